@@ -1,0 +1,1 @@
+"""Bundled drivers: memory (the reference), fs, s3 and dropbox."""
