@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance import errors
 from conformance.adapters import sse
+
+from conformance import errors
 from conformance.driver import BaseDriver, Capabilities, Mode, Object
 
 MiB = 1024 * 1024
@@ -133,7 +134,9 @@ class MemoryDriver(BaseDriver):
             reason = "wrong customer key" if key is not None else "object needs its customer key"
             raise errors.PermissionDenied(reason, op=op, path=path, driver=self.name)
         if entry.key_md5 is None and key is not None:
-            raise errors.RestrictionDissatisfied("object is not encrypted with a customer key", op=op, path=path)
+            raise errors.RestrictionDissatisfied(
+                "object is not encrypted with a customer key", op=op, path=path
+            )
         return entry
 
     @staticmethod

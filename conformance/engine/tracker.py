@@ -1,0 +1,110 @@
+"""The only way cases touch a driver: every call is timed and traced, every created path journalled.
+
+The journal (one JSON line per event, flushed as it happens) lets cleanup delete exactly what
+a run created, also after a crash (``gspc clean --run-id``), and never anything outside the run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conformance.driver import Object
+
+CREATING = frozenset({"write", "create_append", "write_append"})
+LIST_LIMIT = 10_000  # a list that yields more than this is cut, so a runaway iterator cannot hang a case
+
+
+class OutsideRun(Exception):
+    """A step addressed a path outside the case's scratch prefix: a harness bug, never sent."""
+
+
+class Ledger:
+    """An append-only journal of the paths a run created and removed, per target."""
+
+    def __init__(self, path: Path, run_id: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.run_id = run_id
+        self._file = path.open("a", encoding="utf-8")
+
+    def log(self, event: str, target: str, path: str) -> None:
+        self._file.write(
+            json.dumps({"event": event, "run_id": self.run_id, "target": target, "path": path}) + "\n"
+        )
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def leftovers(folder: Path, run_id: str) -> dict[str, list[str]]:
+    """Paths a run created and did not remove, per target, from its journals."""
+    alive: dict[str, dict[str, None]] = {}
+    for journal in sorted(folder.glob(f"{run_id}-*.jsonl")):
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash
+            paths = alive.setdefault(entry["target"], {})
+            if entry["event"] == "created":
+                paths[entry["path"]] = None
+            else:
+                paths.pop(entry["path"], None)
+    return {target: list(paths) for target, paths in alive.items() if paths}
+
+
+class Tracker:
+    """Wraps one driver for one case: guards the prefix, journals creations, cleans up exactly."""
+
+    def __init__(self, driver: Any, target: str, prefix: str, ledger: Ledger) -> None:
+        self.driver = driver
+        self.target = target
+        self.prefix = prefix
+        self.ledger = ledger
+        self.created: dict[str, None] = {}
+
+    def call(
+        self, op: str, target_path: str | None, args: dict[str, Any]
+    ) -> tuple[Any, BaseException | None]:
+        """Run one operation; return (result, None) or (None, the exception it raised)."""
+        if target_path is not None and not target_path.startswith(self.prefix):
+            raise OutsideRun(f"{op} on {target_path!r} is outside the case prefix {self.prefix!r}")
+        if op in CREATING and target_path is not None and target_path not in self.created:
+            self.created[target_path] = None
+            self.ledger.log("created", self.target, target_path)
+        method = getattr(self.driver, op, None)
+        if method is None:
+            from conformance.errors import NotImplemented as Missing
+
+            return None, Missing(f"operation {op}: not implemented", op=op, path=target_path)
+        try:
+            result = method(**args)
+            if op == "list":
+                result = _take(result)
+            return result, None
+        except Exception as exc:  # any exception is data here: the expectations judge it
+            return None, exc
+
+    def cleanup(self) -> list[str]:
+        """Delete what the case created; return the paths that could not be deleted."""
+        left = []
+        for path in reversed(self.created):
+            try:
+                self.driver.delete(path)
+            except Exception:
+                left.append(path)
+                continue
+            self.ledger.log("removed", self.target, path)
+        return left
+
+
+def _take(objects: Any) -> list[Object]:
+    found = []
+    for obj in objects:
+        found.append(obj)
+        if len(found) >= LIST_LIMIT:
+            break
+    return found

@@ -1,0 +1,457 @@
+"""pytest plugin: spec files become items (case x params x target), run on tracked drivers, recorded.
+
+Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
+``<out>/records/<worker>.jsonl``; at the end the records are merged and judged (summary.json).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.driver import DriverError
+from conformance.engine.redact import Redactor
+from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
+from conformance.engine.tracker import Ledger, Tracker
+from conformance.records import RecordWriter, merge
+from conformance.report import summary as summary_report
+from conformance.report.terminal import matrix
+from conformance.spec.lint import lint
+from conformance.spec.loader import SpecError, load_spec
+from conformance.spec.model import Case, Clause, Spec
+from conformance.targets import Target, TargetUnavailable, close_driver, open_target
+from conformance.verdict import compute
+from conformance.waivers import Waiver, bundled_known_issues, find_waiver, load_waivers
+
+STATE = pytest.StashKey["RunState"]()
+SUMMARY = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("gspc", "gsp-conformance")
+    group.addoption(
+        "--gspc-target",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="run spec files against this target (driver, driver@backend or module:Class); repeatable",
+    )
+    group.addoption(
+        "--gspc-option",
+        action="append",
+        default=[],
+        metavar="[TARGET:]KEY=VALUE",
+        help="an option for the targets' drivers (all targets, or the one named); repeatable",
+    )
+    group.addoption(
+        "--gspc-known-issues",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a known-issues file (waivers) for a target; repeatable",
+    )
+    group.addoption("--gspc-out", default="reports", metavar="DIR", help="output folder (default: reports)")
+    group.addoption(
+        "--gspc-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="fail a case that runs longer than this (default: 60)",
+    )
+    group.addoption("--gspc-run-id", default=None, metavar="ID", help="the run id (default: generated)")
+
+
+class RunState:
+    """Per-process state of a run: targets, open drivers, waivers, the record writer and journal."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        worker = getattr(config, "workerinput", None)
+        self.controller = worker is None
+        self.worker_id = worker["workerid"] if worker else "main"
+        self.run_id = (worker or {}).get("gspc_run_id") or config.getoption("gspc_run_id") or _new_run_id()
+        self.root = f"gspc-{self.run_id}"
+        self.out = Path(config.getoption("gspc_out")).resolve()
+        self.timeout = config.getoption("gspc_timeout")
+        self.targets = _targets(config.getoption("gspc_target"), config.getoption("gspc_option"))
+        self.waivers = _waivers(self.targets, config.getoption("gspc_known_issues"))
+        self.redactor = Redactor()
+        self.drivers: dict[str, Any] = {}
+        self.unavailable: dict[str, str] = {}
+        self.writer: RecordWriter | None = None
+        self.ledger: Ledger | None = None
+
+    def driver(self, target: Target) -> Any:
+        """The open driver of a target (opened on first use); TargetUnavailable if it cannot run."""
+        if target.name in self.unavailable:
+            raise TargetUnavailable(self.unavailable[target.name])
+        if target.name not in self.drivers:
+            try:
+                self.drivers[target.name] = open_target(target)
+            except TargetUnavailable as exc:
+                self.unavailable[target.name] = str(exc)
+                raise
+        return self.drivers[target.name]
+
+    def preflight(self, keep_open: bool) -> None:
+        """Open every target once so a bad driver stops the run before any case (exit 2)."""
+        for target in self.targets:
+            try:
+                self.driver(target)
+            except TargetUnavailable:
+                continue
+            if not keep_open:
+                close_driver(self.drivers.pop(target.name))
+
+    def record(self, record: dict[str, Any]) -> None:
+        if self.writer is None:
+            self.writer = RecordWriter(self.out / "records" / f"{self.worker_id}.jsonl")
+        self.writer.write(record)
+
+    def journal(self) -> Ledger:
+        if self.ledger is None:
+            self.ledger = Ledger(self.out / "ledger" / f"{self.run_id}-{self.worker_id}.jsonl", self.run_id)
+            for target in self.targets:
+                self.ledger.log("open", target.name, "")
+        return self.ledger
+
+    def close(self) -> None:
+        for driver in self.drivers.values():
+            close_driver(driver)
+        self.drivers.clear()
+        for handle in (self.writer, self.ledger):
+            if handle is not None:
+                handle.close()
+
+
+def _new_run_id() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _targets(names: list[str], options: list[str]) -> list[Target]:
+    parsed: list[tuple[str | None, str, str]] = []
+    for item in options:
+        left, sep, value = item.partition("=")
+        scope, _, key = left.rpartition(":")
+        if not sep or not key.isidentifier():
+            raise pytest.UsageError(f"--gspc-option {item!r}: expected [TARGET:]KEY=VALUE")
+        parsed.append((scope or None, key, value))
+    targets = []
+    for name in dict.fromkeys(names):
+        try:
+            target = Target.parse(name)
+        except DriverError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        target.options.update({k: v for scope, k, v in parsed if scope in (None, name)})
+        targets.append(target)
+    unknown = {scope for scope, _, _ in parsed if scope} - {t.name for t in targets}
+    if unknown:
+        raise pytest.UsageError(f"--gspc-option names targets not being run: {', '.join(sorted(unknown))}")
+    return targets
+
+
+def _waivers(targets: list[Target], files: list[str]) -> list[Waiver]:
+    paths = [Path(f) for f in files] + [p for t in targets if (p := bundled_known_issues(t.name))]
+    waivers: list[Waiver] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            waivers += load_waivers(path)
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+    return waivers
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("gspc_target", None):
+        return
+    state = RunState(config)
+    config.stash[STATE] = state
+    for level in ("MUST", "SHOULD", "MAY", "IMPL"):
+        config.addinivalue_line("markers", f"{level}: cases of {level} clauses")
+    if state.controller:
+        shutil.rmtree(state.out / "records", ignore_errors=True)
+        distributed = getattr(config.option, "dist", "no") != "no"
+        try:
+            state.preflight(keep_open=not distributed)
+        except DriverError as exc:
+            state.close()
+            raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Give every xdist worker the controller's run id."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None:
+        node.workerinput["gspc_run_id"] = state.run_id
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if STATE in parent.config.stash and file_path.suffix == ".yaml":
+        return SpecFile.from_parent(parent, path=file_path, nodeid=file_path.stem)
+    return None
+
+
+class SpecFile(pytest.File):
+    """A spec file: one item per case x params x target."""
+
+    def collect(self):
+        state = self.config.stash[STATE]
+        spec = load_spec(self.path)
+        problems = lint([spec])
+        if problems:
+            raise SpecError(problems)
+        marks = _marks(self.config, spec)
+        for case in spec.cases:
+            clause = spec.clauses[case.clause]
+            case_marks = [marks[spec.name], marks[clause.level], marks[clause.id], marks["timeout"]]
+            for index, expansion in enumerate(case.expansions()):
+                labels = "".join(f"-{name}={label}" for name, (label, _) in expansion.items())
+                params = {name: value for name, (_, value) in expansion.items()}
+                for target in state.targets:
+                    item = CaseItem.from_parent(
+                        self,
+                        name=f"{case.id}[{target.name}{labels}]",
+                        spec=spec,
+                        case=case,
+                        clause=clause,
+                        target=target,
+                        params=params,
+                        labels={name: label for name, (label, _) in expansion.items()},
+                        index=index,
+                    )
+                    for mark in case_marks:
+                        item.add_marker(mark)
+                    yield item
+
+    def repr_failure(self, excinfo, style=None) -> str:
+        if isinstance(excinfo.value, SpecError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+
+def _marks(config: pytest.Config, spec: Spec) -> dict[str, pytest.MarkDecorator]:
+    """Mark decorators for the spec, its levels and clauses, registered so -m can select them."""
+    state = config.stash[STATE]
+    names = [spec.name, *spec.clauses]
+    for name in names:
+        config.addinivalue_line("markers", f"{name}: cases of {spec.id} ({name})")
+    marks = {name: getattr(pytest.mark, name) for name in [*names, "MUST", "SHOULD", "MAY", "IMPL"]}
+    marks["timeout"] = pytest.mark.timeout(state.timeout, method="signal")
+    return marks
+
+
+class CaseFailure(AssertionError):
+    """A case whose driver did not do what its clause requires (AssertionError: 'failed', not 'broken')."""
+
+
+class CaseError(Exception):
+    """The harness or the environment broke while running a case."""
+
+
+class CaseItem(pytest.Item):
+    """One case of one spec, with one set of params, on one target."""
+
+    def __init__(
+        self,
+        *,
+        spec: Spec,
+        case: Case,
+        clause: Clause,
+        target: Target,
+        params: dict[str, Any],
+        labels: dict[str, str],
+        index: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec, self.case, self.clause, self.target = spec, case, clause, target
+        self.params, self.labels, self.index = params, labels, index
+        self.user_properties += [
+            ("spec", spec.id),
+            ("clause", clause.id),
+            ("rule", clause.rule),
+            ("level", clause.level),
+            ("target", target.name),
+        ]
+
+    def runtest(self) -> None:
+        state: RunState = self.config.stash[STATE]
+        record = self._record_base(state)
+        run = CaseRun()
+        start = time.perf_counter()
+        try:
+            outcome, reason = self._run(state, run, record)
+        except pytest.fail.Exception as exc:  # pytest-timeout (signal method) interrupts a hung step
+            step = len(run.steps) + 1
+            run.failure = {
+                "step": step,
+                "op": _op_at(self.case, step),
+                "expected": f"the step to finish within {state.timeout:g} s",
+                "actual": str(exc),
+            }
+            outcome, reason = "failed", "timed out"
+        except Exception as exc:
+            outcome, reason = (
+                "error",
+                f"harness error: {type(exc).__name__}: {state.redactor.scrub(str(exc))}",
+            )
+        record.update(
+            outcome=outcome,
+            reason=reason,
+            duration=round(time.perf_counter() - start, 6),
+            steps=run.steps,
+            failure=run.failure,
+            behaviour=self._behaviour(run) if self.clause.level == "IMPL" else None,
+        )
+        state.record(record)
+        self.user_properties.append(("outcome", outcome))
+        self._raise_for(outcome, reason, run)
+
+    def _run(self, state: RunState, run: CaseRun, record: dict[str, Any]) -> tuple[str, str | None]:
+        try:
+            driver = state.driver(self.target)
+        except TargetUnavailable as exc:
+            return "not-run", str(exc)
+        caps = driver.capabilities()
+        missing = [t for t in self.case.requires if not caps.has(t)]
+        if missing:
+            return "not-applicable", f"{self.target.name} does not declare {', '.join(missing)}"
+        present = [t for t in self.case.unless if caps.has(t)]
+        if present:
+            return (
+                "not-applicable",
+                f"{self.target.name} declares {', '.join(present)}; this case checks its absence",
+            )
+        if needs_fault_proxy(self.case) and getattr(driver, "fault_proxy", None) is None:
+            return "not-applicable", f"{self.target.name} has no fault proxy in front of its backend"
+        prefix = f"{state.root}/{self.spec.name}/{self.case.id}/{self.index}/"
+        tracker = Tracker(driver, self.target.name, prefix, state.journal())
+        try:
+            run_case(self.case, self.params, tracker, caps.limits, state.redactor, run)
+        finally:
+            record["leftovers"] = tracker.cleanup()
+        if self.clause.level == "IMPL":
+            return "observed", None
+        waiver = find_waiver(state.waivers, self.target.name, self.spec.name, self.case.id, self.clause.id)
+        if waiver is not None and waiver.expired():
+            record["waiver"] = waiver.as_record()
+            waiver_note = f"waiver expired on {waiver.expires}"
+            return ("failed", waiver_note) if run.failure else ("passed", waiver_note)
+        if waiver is not None:
+            record["waiver"] = waiver.as_record()
+            if run.failure:
+                return "waived", f"known issue: {waiver.reason} ({waiver.link})"
+            return "unexpectedly-passed", f"passes although waived: {waiver.reason} ({waiver.link})"
+        return ("failed", None) if run.failure else ("passed", None)
+
+    def _record_base(self, state: RunState) -> dict[str, Any]:
+        return {
+            "run_id": state.run_id,
+            "target": self.target.name,
+            "driver": self.target.driver,
+            "spec": self.spec.name,
+            "spec_id": self.spec.id,
+            "spec_version": self.spec.version,
+            "spec_sha256": self.spec.sha256,
+            "spec_title": self.spec.title,
+            "clause": self.clause.id,
+            "rule": self.clause.rule,
+            "level": self.clause.level,
+            "status": self.clause.status,
+            "case": self.case.id,
+            "title": self.case.title,
+            "nodeid": self.nodeid,
+            "params": self.labels,
+            "worker": state.worker_id,
+            "waiver": None,
+            "leftovers": [],
+        }
+
+    @staticmethod
+    def _behaviour(run: CaseRun) -> str:
+        if run.failure:
+            return f"unlisted at step {run.failure['step']} {run.failure['op']}: {run.failure['actual']}"
+        return ", ".join(run.labels) or "as listed"
+
+    def _raise_for(self, outcome: str, reason: str | None, run: CaseRun) -> None:
+        if outcome in ("not-applicable", "not-run"):
+            pytest.skip(f"{outcome}: {reason}")
+        if outcome == "waived":
+            pytest.xfail(reason or "waived")
+        if outcome == "error":
+            raise CaseError(reason)
+        if outcome in ("failed", "unexpectedly-passed"):
+            raise CaseFailure(self._explain(outcome, reason, run))
+
+    def _explain(self, outcome: str, reason: str | None, run: CaseRun) -> str:
+        clause = self.clause
+        lines = [
+            f"{self.spec.id} {clause.id} ({clause.level}, {clause.rule}) on {self.target.name}: {clause.text}"
+        ]
+        if run.failure:
+            f = run.failure
+            lines.append(f"  step {f['step']} {f['op']}: expected {f['expected']}")
+            lines.append(f"  {' ' * len(str(f['step']))}      got {f['actual']}")
+        if reason:
+            lines.append(f"  {outcome}: {reason}")
+        lines.append(f"  case {self.case.id}: {self.case.title}  ({self.spec.path}:{self.case.line})")
+        return "\n".join(lines)
+
+    def repr_failure(self, excinfo, style=None) -> str:
+        if isinstance(excinfo.value, CaseFailure | CaseError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.spec.path, self.case.line - 1, f"{self.spec.name}::{self.name}"
+
+
+def _op_at(case: Case, step: int) -> str:
+    if step > len(case.steps):
+        return "cleanup"
+    return next(iter(k for k in case.steps[step - 1] if k not in ("expect", "save", "note")))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    state.close()
+    if not state.controller:
+        return
+    records = merge(state.out / "records", state.out / "records.jsonl")
+    verdicts = compute(records)
+    summary = summary_report.build(state.run_id, verdicts, records)
+    summary_report.write(state.out / "summary.json", summary)
+    session.config.stash[SUMMARY] = summary
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    summary = config.stash.get(SUMMARY, None)
+    if summary is None:
+        return
+    terminalreporter.section("gsp-conformance")
+    for line in matrix(summary["verdicts"]):
+        terminalreporter.write_line(line)
+    out = config.stash[STATE].out
+    terminalreporter.write_line(
+        f"run {summary['run_id']}: {summary['verdict']}; records and summary in {_short(out)}"
+    )
+
+
+def _short(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

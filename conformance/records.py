@@ -1,0 +1,59 @@
+"""Result records: one JSON line per finished case, one file per process, merged at the end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+OUTCOMES = (
+    "passed",
+    "failed",
+    "not-applicable",
+    "not-run",
+    "waived",
+    "unexpectedly-passed",
+    "observed",
+    "error",
+)
+
+
+class RecordWriter:
+    """Appends records to one file, flushed per line so a crash loses at most the case running."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSON-lines file or of every ``*.jsonl`` in a folder; torn last lines are skipped."""
+    if not path.exists():
+        return
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    for file in files:
+        with file.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+
+
+def merge(parts: Path, into: Path) -> list[dict[str, Any]]:
+    """Join the per-process files into one, ordered by target and node id; return the records."""
+    records = sorted(read_records(parts), key=lambda r: (r["target"], r["nodeid"]))
+    into.parent.mkdir(parents=True, exist_ok=True)
+    with into.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    return records

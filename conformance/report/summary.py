@@ -1,0 +1,41 @@
+"""summary.json: the run, its specs, and the verdict of every target on every spec."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.verdict import Verdict, exit_code, worst
+
+
+def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The summary document (schema: specs/schema/summary.schema.json)."""
+    specs = {
+        r["spec"]: {
+            "id": r["spec_id"],
+            "title": r["spec_title"],
+            "version": r["spec_version"],
+            "sha256": r["spec_sha256"],
+        }
+        for r in records
+    }
+    return {
+        "run_id": run_id,
+        "harness_version": __version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "specs": dict(sorted(specs.items())),
+        "targets": sorted({v.target for v in verdicts}),
+        "verdicts": [v.as_dict() for v in verdicts],
+        "totals": dict(Counter(r["outcome"] for r in records)),
+        "verdict": worst(verdicts),
+        "exit_code": exit_code(verdicts),
+    }
+
+
+def write(path: Path, summary: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

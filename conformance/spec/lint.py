@@ -1,0 +1,108 @@
+"""Semantic checks the schema cannot express: ids, clause coverage, names known to the interface."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from conformance.driver import KNOWN_FEATURES, KNOWN_LIMITS, KNOWN_PAIRS, OPERATIONS
+from conformance.engine.payloads import SizeError, parse_size
+from conformance.errors import ERRORS
+from conformance.spec.model import Case, Spec
+
+STEP_ARGS = frozenset({"path", "prefix", "data", "obj"})
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def lint(specs: Iterable[Spec]) -> list[str]:
+    """Every problem across the specs as ``file:line: message``."""
+    problems: list[str] = []
+    seen_specs: dict[str, str] = {}
+    for spec in specs:
+        if spec.id in seen_specs:
+            problems.append(f"{spec.path}:1: spec id {spec.id} already used by {seen_specs[spec.id]}")
+        seen_specs[spec.id] = str(spec.path)
+        problems += [f"{spec.path}:{line}: {msg}" for line, msg in _spec_problems(spec)]
+    return problems
+
+
+def _spec_problems(spec: Spec) -> Iterator[tuple[int, str]]:
+    covered = set()
+    seen_cases: set[str] = set()
+    for case in spec.cases:
+        if case.id in seen_cases:
+            yield case.line, f"duplicate case id {case.id!r}"
+        seen_cases.add(case.id)
+        if case.clause not in spec.clauses:
+            yield case.line, f"case {case.id}: unknown clause {case.clause!r}"
+        covered.add(case.clause)
+        yield from _case_problems(case)
+    for clause in spec.clauses.values():
+        if clause.level in ("MUST", "SHOULD") and clause.id not in covered:
+            yield 1, f"{clause.level} clause {clause.id} has no case"
+
+
+def _case_problems(case: Case) -> Iterator[tuple[int, str]]:
+    for token in case.requires + case.unless:
+        if not _known_token(token):
+            yield case.line, f"case {case.id}: unknown capability {token!r}"
+    saved: set[str] = set()
+    for index, step in enumerate(case.steps):
+        line = case.step_lines[index] if index < len(case.step_lines) else case.line
+        where = f"case {case.id} step {index + 1}"
+        ops = [k for k in step if k in OPERATIONS or k == "fault"]
+        if len(ops) != 1:
+            yield line, f"{where}: a step names exactly one operation or fault, found {ops or 'none'}"
+            continue
+        op = ops[0]
+        if op == "fault" and set(step) - {"fault", "note"}:
+            yield line, f"{where}: a fault step takes no expect or save"
+        args = step[op] if op != "fault" else {}
+        for key in sorted(set(args) - STEP_ARGS - KNOWN_PAIRS):
+            yield line, f"{where}: unknown pair {key!r} on {op}"
+        for ref in _refs(args.get("obj")):
+            if ref not in saved:
+                yield line, f"{where}: ${ref} is used before a step saves it"
+        for name in sorted(_placeholders(step) - set(case.params)):
+            yield line, f"{where}: {{{name}}} is not a param of the case"
+        expect = step.get("expect", {})
+        for alt in [expect, *expect.get("one_of", ())]:
+            for key in ("error", "not_error"):
+                names = alt.get(key, [])
+                for name in [names] if isinstance(names, str) else names:
+                    if name not in ERRORS:
+                        yield line, f"{where}: unknown error class {name!r}"
+            for size_key in ("size", "value"):
+                if size_key in alt and not PLACEHOLDER.search(str(alt[size_key])):
+                    try:
+                        parse_size(alt[size_key])
+                    except SizeError as exc:
+                        yield line, f"{where}: {exc}"
+        if "save" in step:
+            saved.add(step["save"])
+
+
+def _known_token(token: str) -> bool:
+    head, _, rest = token.partition(".")
+    if not rest:
+        return head in OPERATIONS
+    if head == "limit":
+        return rest in KNOWN_LIMITS
+    if head == "feature":
+        return rest in KNOWN_FEATURES
+    return head in OPERATIONS and rest in KNOWN_PAIRS
+
+
+def _refs(value: Any) -> list[str]:
+    return [value[1:]] if isinstance(value, str) and value.startswith("$") else []
+
+
+def _placeholders(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return set(PLACEHOLDER.findall(value))
+    if isinstance(value, dict):
+        return set().union(*map(_placeholders, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_placeholders, value)) if value else set()
+    return set()

@@ -1,0 +1,83 @@
+"""Verdicts per target and spec, computed from the records alone."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.spec.model import LEVELS
+
+VERDICTS = (
+    "conformant",
+    "conformant-with-warnings",
+    "non-conformant",
+    "incomplete",
+    "not-applicable",
+    "not-run",
+)
+
+
+@dataclass
+class Verdict:
+    """The verdict of one target on one spec, with outcome counts per level."""
+
+    target: str
+    spec: str
+    verdict: str = "not-run"
+    counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    failed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "spec": self.spec,
+            "verdict": self.verdict,
+            "counts": {level: dict(self.counts[level]) for level in LEVELS if level in self.counts},
+            "failed_clauses": {clause: sorted(cases) for clause, cases in sorted(self.failed.items())},
+        }
+
+
+def judge(outcomes: Counter, levels: dict[str, Counter]) -> str:
+    """The verdict for a set of outcomes: any MUST failure is non-conformance."""
+    if levels.get("MUST", Counter())["failed"]:
+        return "non-conformant"
+    if outcomes["error"]:
+        return "incomplete"
+    ran = sum(outcomes.values()) - outcomes["not-applicable"] - outcomes["not-run"]
+    if not ran:
+        return "not-run" if outcomes["not-run"] else "not-applicable"
+    if outcomes["failed"] or outcomes["waived"] or outcomes["unexpectedly-passed"]:
+        return "conformant-with-warnings"
+    return "conformant"
+
+
+def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
+    """One Verdict per (target, spec) present in the records, sorted."""
+    table: dict[tuple[str, str], Verdict] = {}
+    totals: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    for record in records:
+        key = (record["target"], record["spec"])
+        verdict = table.setdefault(key, Verdict(*key))
+        verdict.counts[record["level"]][record["outcome"]] += 1
+        totals[key][record["outcome"]] += 1
+        if record["outcome"] in ("failed", "error"):
+            verdict.failed[record["clause"]].add(record["case"])
+    for key, verdict in table.items():
+        verdict.verdict = judge(totals[key], verdict.counts)
+    return [table[k] for k in sorted(table)]
+
+
+def worst(verdicts: Iterable[Verdict]) -> str:
+    """The worst verdict of a run, by the order of severity non-conformant > incomplete > others."""
+    found = {v.verdict for v in verdicts}
+    for name in ("non-conformant", "incomplete", "conformant-with-warnings", "conformant"):
+        if name in found:
+            return name
+    return "not-applicable" if "not-applicable" in found else "not-run"
+
+
+def exit_code(verdicts: Iterable[Verdict]) -> int:
+    """0 when conformant (warnings allowed), 1 when non-conformant, 3 when a harness error left gaps."""
+    return {"non-conformant": 1, "incomplete": 3}.get(worst(verdicts), 0)
