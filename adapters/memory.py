@@ -134,9 +134,7 @@ class MemoryDriver(BaseDriver):
             reason = "wrong customer key" if key is not None else "object needs its customer key"
             raise errors.PermissionDenied(reason, op=op, path=path, driver=self.name)
         if entry.key_md5 is None and key is not None:
-            raise errors.RestrictionDissatisfied(
-                "object is not encrypted with a customer key", op=op, path=path
-            )
+            raise errors.RestrictionDissatisfied("object is not encrypted with a customer key", op=op, path=path)
         return entry
 
     @staticmethod

@@ -40,9 +40,7 @@ def customer_key(pairs: Mapping[str, Any], op: str, path: str, driver: str) -> b
         # SSE-5: stock go-storage silently wrote plaintext here; we refuse instead.
         raise errors.PairRequired(keys=["server_side_encryption_customer_algorithm"], **context)
     if algorithm != "AES256":
-        raise errors.RestrictionDissatisfied(
-            f"customer algorithm must be AES256, not {algorithm!r}", **context
-        )
+        raise errors.RestrictionDissatisfied(f"customer algorithm must be AES256, not {algorithm!r}", **context)
     if not isinstance(key, bytes | bytearray) or len(key) != 32:
         length = len(key) if isinstance(key, bytes | bytearray) else 0
         raise errors.RestrictionDissatisfied(
@@ -65,9 +63,7 @@ def managed_encryption(pairs: Mapping[str, Any], op: str, path: str, driver: str
             f"server_side_encryption must be one of {sorted(SSE_ALGORITHMS)}", **context
         )
     if "server_side_encryption_customer_algorithm" in pairs:
-        raise errors.RestrictionDissatisfied(
-            "SSE-C cannot be combined with server_side_encryption", **context
-        )
+        raise errors.RestrictionDissatisfied("SSE-C cannot be combined with server_side_encryption", **context)
     if algorithm == "AES256" and kms_only:
         raise errors.RestrictionDissatisfied(f"{kms_only[0]} needs server_side_encryption=aws:kms", **context)
     return {"server_side_encryption": algorithm} | {k: pairs[k] for k in kms_only}

@@ -118,7 +118,7 @@ class RunState:
         if self.ledger is None:
             self.ledger = Ledger(self.out / "ledger" / f"{self.run_id}-{self.worker_id}.jsonl", self.run_id)
             for target in self.targets:
-                self.ledger.log("open", target.name, "")
+                self.ledger.log("open", target.name, "", options=target.options)
         return self.ledger
 
     def close(self) -> None:
@@ -396,9 +396,7 @@ class CaseItem(pytest.Item):
 
     def _explain(self, outcome: str, reason: str | None, run: CaseRun) -> str:
         clause = self.clause
-        lines = [
-            f"{self.spec.id} {clause.id} ({clause.level}, {clause.rule}) on {self.target.name}: {clause.text}"
-        ]
+        lines = [f"{self.spec.id} {clause.id} ({clause.level}, {clause.rule}) on {self.target.name}: {clause.text}"]
         if run.failure:
             f = run.failure
             lines.append(f"  step {f['step']} {f['op']}: expected {f['expected']}")
@@ -445,9 +443,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for line in matrix(summary["verdicts"]):
         terminalreporter.write_line(line)
     out = config.stash[STATE].out
-    terminalreporter.write_line(
-        f"run {summary['run_id']}: {summary['verdict']}; records and summary in {_short(out)}"
-    )
+    terminalreporter.write_line(f"run {summary['run_id']}: {summary['verdict']}; records and summary in {_short(out)}")
 
 
 def _short(path: Path) -> str:

@@ -7,6 +7,7 @@ not parse, fails here as it would against Dropbox.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -22,9 +23,8 @@ from typing import Any
 
 import requests
 import trustme
-from dropbox import files, stone_serializers, stone_validators
-
 from conformance.adapters.dropbox.store import BadRequest, RouteFailure, Store, member
+from dropbox import files, stone_serializers, stone_validators
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -281,12 +281,15 @@ class DropboxEmulator:
         result = stone_serializers.json_encode(spec.route.result_type, metadata)
         headers = {"Dropbox-API-Result": result}
         wanted = req.headers.get("Range")
-        if wanted is None:
+        if not wanted:
             return req.reply(200, content, "application/octet-stream", headers)
-        span = _parse_range(wanted, len(content))
-        if span is None:
+        try:
+            span = _parse_range(wanted, len(content))
+        except _Unsatisfiable:
             headers["Content-Range"] = f"bytes */{len(content)}"
             return req.reply(416, b"", "application/octet-stream", headers)
+        if span is None:
+            return req.reply(200, content, "application/octet-stream", headers)
         first, last = span
         headers["Content-Range"] = f"bytes {first}-{last}/{len(content)}"
         return req.reply(206, content[first : last + 1], "application/octet-stream", headers)
@@ -307,18 +310,28 @@ class DropboxEmulator:
         return req.reply(fault.status, b"injected failure", "text/plain; charset=utf-8", headers)
 
 
+class _Unsatisfiable(Exception):
+    """The Range asks for bytes the file does not have (HTTP 416)."""
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """The first and last byte of a single ``bytes=`` range, or None when it is unsatisfiable."""
+    """First and last byte of a single ``bytes=`` range; None to ignore the header, as HTTP allows."""
     unit, _, spec = header.partition("=")
     first_text, dash, last_text = spec.strip().partition("-")
-    if unit.strip() != "bytes" or not dash or "," in spec:
-        return (0, size - 1) if size else None  # an unusable Range header is ignored by HTTP servers
-    if not first_text:  # a suffix range: the last N bytes
-        n = int(last_text or 0)
-        return (max(size - n, 0), size - 1) if n and size else None
-    first = int(first_text)
-    last = min(int(last_text), size - 1) if last_text else size - 1
-    return (first, last) if first < size and first <= last else None
+    try:
+        first = int(first_text) if first_text else None
+        last = int(last_text) if last_text else None
+    except ValueError:
+        return None
+    if unit.strip() != "bytes" or not dash or (first is None and last is None):
+        return None
+    if first is None:  # a suffix range: the last N bytes
+        if not last or not size:
+            raise _Unsatisfiable
+        return max(size - last, 0), size - 1
+    if first >= size or (last is not None and last < first):
+        raise _Unsatisfiable
+    return first, size - 1 if last is None else min(last, size - 1)
 
 
 def _json(req: _Handler, status: int, payload: Any, headers: dict[str, str] | None = None) -> int:
@@ -342,7 +355,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.reply(405, b"Method not allowed: use POST", "text/plain; charset=utf-8")
 
     def reply(
-        self, status: int, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
     ) -> int:
         """Send a complete response with a Content-Length; returns the status for the call log."""
         self.send_response(status)
@@ -384,19 +401,15 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._connections.discard(tls)
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
     def close_connections(self) -> None:
         """Shut down kept-alive connections, so no handler thread outlives stop()."""
         with self._conn_lock:
             for conn in list(self._connections):
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that drop a connection are normal here; stay quiet."""

@@ -381,4 +381,3 @@ class Store:
         """How many upload sessions are not finished yet."""
         with self._lock:
             return sum(not s.finished for s in self._sessions.values())
-

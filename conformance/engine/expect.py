@@ -55,11 +55,7 @@ def _check_one(expect, op, path, outcome, prefix, limits) -> None:
         return
     if error is not None:
         refused = _names(expect.get("not_error"))
-        if (
-            not refused
-            or not isinstance(error, StorageError)
-            or isinstance(error, tuple(ERRORS[n] for n in refused))
-        ):
+        if not refused or not isinstance(error, StorageError) or isinstance(error, tuple(ERRORS[n] for n in refused)):
             raise Mismatch(
                 "success" if not refused else f"anything but {' or '.join(refused)}",
                 describe(outcome, prefix),
@@ -89,9 +85,7 @@ def _check_one(expect, op, path, outcome, prefix, limits) -> None:
 
 def _check_error(expect, error, op, path, outcome, prefix) -> None:
     if "retryable" in expect and bool(getattr(error, "retryable", False)) != expect["retryable"]:
-        raise Mismatch(
-            f"retryable={expect['retryable']}", f"{describe(outcome, prefix)} (retryable={error.retryable})"
-        )
+        raise Mismatch(f"retryable={expect['retryable']}", f"{describe(outcome, prefix)} (retryable={error.retryable})")
     if expect.get("envelope"):
         want_path = None if op in OBJECT_OPERATIONS else path
         if error.op != op or error.path != want_path:
@@ -106,9 +100,7 @@ def _check_bytes(want: bytes, got: Any) -> None:
         raise Mismatch(f"{len(want)} bytes", f"{type(got).__name__}")
     if bytes(got) == want:
         return
-    first = next(
-        (i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), min(len(want), len(got))
-    )
+    first = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), min(len(want), len(got)))
     raise Mismatch(
         f"{len(want)} bytes sha256 {hashlib.sha256(want).hexdigest()[:12]}",
         f"{len(got)} bytes sha256 {hashlib.sha256(got).hexdigest()[:12]}, first difference at offset {first}",

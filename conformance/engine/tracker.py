@@ -7,6 +7,7 @@ a run created, also after a crash (``gspc clean --run-id``), and never anything 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +30,40 @@ class Ledger:
         self.run_id = run_id
         self._file = path.open("a", encoding="utf-8")
 
-    def log(self, event: str, target: str, path: str) -> None:
-        self._file.write(
-            json.dumps({"event": event, "run_id": self.run_id, "target": target, "path": path}) + "\n"
-        )
+    def log(self, event: str, target: str, path: str, **extra: Any) -> None:
+        entry = {"event": event, "run_id": self.run_id, "target": target, "path": path, **extra}
+        self._file.write(json.dumps(entry) + "\n")
         self._file.flush()
 
     def close(self) -> None:
         self._file.close()
 
 
+def journal(folder: Path, run_id: str) -> Iterator[dict[str, Any]]:
+    """Every entry of a run's journals; a line torn by a crash is skipped."""
+    for path in sorted(folder.glob(f"{run_id}-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
 def leftovers(folder: Path, run_id: str) -> dict[str, list[str]]:
     """Paths a run created and did not remove, per target, from its journals."""
     alive: dict[str, dict[str, None]] = {}
-    for journal in sorted(folder.glob(f"{run_id}-*.jsonl")):
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash
-            paths = alive.setdefault(entry["target"], {})
-            if entry["event"] == "created":
-                paths[entry["path"]] = None
-            else:
-                paths.pop(entry["path"], None)
+    for entry in journal(folder, run_id):
+        paths = alive.setdefault(entry["target"], {})
+        if entry["event"] == "created":
+            paths[entry["path"]] = None
+        elif entry["event"] == "removed":
+            paths.pop(entry["path"], None)
     return {target: list(paths) for target, paths in alive.items() if paths}
+
+
+def target_options(folder: Path, run_id: str) -> dict[str, dict[str, Any]]:
+    """The options each target of a run was opened with, so cleanup can open it the same way."""
+    return {e["target"]: e.get("options", {}) for e in journal(folder, run_id) if e["event"] == "open"}
 
 
 class Tracker:
@@ -66,9 +76,7 @@ class Tracker:
         self.ledger = ledger
         self.created: dict[str, None] = {}
 
-    def call(
-        self, op: str, target_path: str | None, args: dict[str, Any]
-    ) -> tuple[Any, BaseException | None]:
+    def call(self, op: str, target_path: str | None, args: dict[str, Any]) -> tuple[Any, BaseException | None]:
         """Run one operation; return (result, None) or (None, the exception it raised)."""
         if target_path is not None and not target_path.startswith(self.prefix):
             raise OutsideRun(f"{op} on {target_path!r} is outside the case prefix {self.prefix!r}")

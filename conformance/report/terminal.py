@@ -31,7 +31,6 @@ def matrix(verdicts: Iterable[dict[str, Any]]) -> list[str]:
         for clause, cases in v["failed_clauses"].items():
             lines.append(f"  {v['target']} {v['spec']}: {clause} failed in {', '.join(cases)}")
     lines.append(
-        "ok = conformant, warn = a SHOULD failed or a waiver was used, FAIL = a MUST failed"
-        ", n/a = not applicable"
+        "ok = conformant, warn = a SHOULD failed or a waiver was used, FAIL = a MUST failed, n/a = not applicable"
     )
     return lines

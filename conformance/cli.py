@@ -1,0 +1,274 @@
+"""``gspc``: a thin front over pytest and the plugin, plus spec and driver inspection.
+
+Exit codes: 0 conformant (warnings allowed), 1 non-conformant, 2 usage or configuration
+error, 3 a harness error left the run incomplete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conformance.driver import DriverError, describe
+from conformance.engine.tracker import Ledger, leftovers, target_options
+from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
+from conformance.spec.model import LEVELS, Spec
+from conformance.targets import (
+    Target,
+    TargetUnavailable,
+    close_driver,
+    default_targets,
+    driver_names,
+    load_driver_class,
+    open_target,
+    unavailable,
+)
+
+USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, extra = argv[:split], argv[split + 1 :]
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return USAGE
+    try:
+        return args.handler(args, extra)
+    except SpecError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return USAGE
+    except (UsageError, DriverError) as exc:
+        print(f"gspc: {exc}", file=sys.stderr)
+        return USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gspc", description="Run the GSP conformance specs against storage drivers.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run specs against targets and write reports")
+    run.add_argument(
+        "--driver",
+        action="append",
+        default=[],
+        metavar="NAME|module:Class",
+        help="a driver to run on its default backend; repeatable",
+    )
+    run.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="DRIVER[@BACKEND]",
+        help="a target such as memory, fs, fs@/dir, s3@moto; repeatable",
+    )
+    run.add_argument(
+        "--spec",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a spec by id (GSP-46) or name (delete); repeatable; default: all",
+    )
+    run.add_argument(
+        "--level",
+        action="append",
+        default=[],
+        choices=LEVELS,
+        help="run only clauses of this level; repeatable",
+    )
+    run.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="[TARGET:]KEY=VALUE",
+        help="a driver option; repeatable",
+    )
+    run.add_argument(
+        "--known-issues",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a known-issues file of waivers; repeatable",
+    )
+    run.add_argument(
+        "--specs-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="spec files to use instead of the bundled ones",
+    )
+    run.add_argument(
+        "--out", type=Path, default=Path("reports"), metavar="DIR", help="output folder (default: reports)"
+    )
+    run.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per-case timeout (default: 60)")
+    run.add_argument("-n", "--workers", default=None, metavar="N", help="run on N processes (pytest-xdist), or auto")
+    run.set_defaults(handler=cmd_run)
+
+    specs = commands.add_parser("specs", help="list, lint or show specs")
+    specs.add_argument("action", choices=["list", "lint", "show"])
+    specs.add_argument("id", nargs="?", help="with show: the spec id or name")
+    specs.add_argument("--specs-dir", type=Path, default=None, metavar="DIR")
+    specs.set_defaults(handler=cmd_specs)
+
+    drivers = commands.add_parser("drivers", help="list installed drivers, their targets and capabilities")
+    drivers.set_defaults(handler=cmd_drivers)
+
+    clean = commands.add_parser("clean", help="delete what an interrupted run left behind, from its journal")
+    clean.add_argument("--run-id", required=True)
+    clean.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
+    clean.set_defaults(handler=cmd_clean)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    specs_dir = args.specs_dir or bundled_specs_dir()
+    specs = _select(load_specs(spec_files(specs_dir)), args.spec)
+    targets = [Target.parse(t) for t in args.driver + args.target] or default_targets()
+    for target in targets:
+        load_driver_class(target.driver)  # an unknown driver is a usage error before pytest starts
+    out = args.out.resolve()
+    summary_path = out / "summary.json"
+    summary_path.unlink(missing_ok=True)
+    pytest_args = [
+        *(str(s.path) for s in specs),
+        "-q",
+        "-p", "no:cacheprovider",
+        "--rootdir", str(specs_dir),
+        "-c", os.devnull,
+        "-o", "junit_family=xunit1",
+        "--junitxml", str(out / "junit.xml"),
+        "--gspc-out", str(out),
+        "--gspc-timeout", str(args.timeout),
+    ]  # fmt: skip
+    for target in targets:
+        pytest_args += ["--gspc-target", target.name]
+    for flag, values in (("--gspc-option", args.option), ("--gspc-known-issues", args.known_issues)):
+        for value in values:
+            pytest_args += [flag, value]
+    if args.level:
+        pytest_args += ["-m", " or ".join(args.level)]
+    if args.workers:
+        pytest_args += ["-n", str(args.workers)]
+    code = pytest.main(pytest_args + extra)
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+        return USAGE
+    if not summary_path.exists():
+        print("gspc: no case ran (check --spec, --level and the pytest arguments)", file=sys.stderr)
+        return USAGE
+    return json.loads(summary_path.read_text())["exit_code"]
+
+
+def _select(specs: list[Spec], wanted: list[str]) -> list[Spec]:
+    if not wanted:
+        return specs
+    chosen = [s for s in specs if s.id in wanted or s.name in wanted]
+    unknown = set(wanted) - {s.id for s in chosen} - {s.name for s in chosen}
+    if unknown:
+        known = ", ".join(f"{s.id} ({s.name})" for s in specs)
+        raise UsageError(f"unknown spec {', '.join(sorted(unknown))}; known: {known}")
+    return chosen
+
+
+def cmd_specs(args: argparse.Namespace, extra: list[str]) -> int:
+    specs = load_specs(spec_files(args.specs_dir))
+    if args.action == "lint":
+        cases = sum(len(s.cases) for s in specs)
+        print(f"{len(specs)} specs, {sum(len(s.clauses) for s in specs)} clauses, {cases} cases: ok")
+        return 0
+    if args.action == "list":
+        print(f"{'id':8} {'name':8} {'version':7} {'clauses (MUST/SHOULD/MAY/IMPL)':31} {'cases':5}  title")
+        for s in specs:
+            levels = Counter(c.level for c in s.clauses.values())
+            split = "/".join(str(levels[level]) for level in LEVELS)
+            print(f"{s.id:8} {s.name:8} {s.version:<7} {split:31} {len(s.cases):<5}  {s.title}")
+        return 0
+    if not args.id:
+        raise UsageError("specs show needs a spec id or name")
+    (spec,) = _select(specs, [args.id])
+    print(f"{spec.id} {spec.title} (version {spec.version}, {spec.path})\nsource: {spec.source}\n")
+    for clause in spec.clauses.values():
+        print(f"{clause.id}  {clause.level} {clause.status}  [{clause.rule}]\n    {clause.text}")
+        for case in (c for c in spec.cases if c.clause == clause.id):
+            gate = f"  requires {', '.join(case.requires)}" if case.requires else ""
+            gate += f"  unless {', '.join(case.unless)}" if case.unless else ""
+            runs = len(case.expansions())
+            print(f"    - {case.id}{f' (x{runs})' if runs > 1 else ''}: {case.title}{gate}")
+    return 0
+
+
+def cmd_drivers(args: argparse.Namespace, extra: list[str]) -> int:
+    for name, ref in sorted(driver_names().items()):
+        try:
+            cls = load_driver_class(name)
+        except DriverError as exc:
+            print(f"{name}  ({ref})\n    unavailable: {exc}")
+            continue
+        for backend in getattr(cls, "default_backends", (None,)):
+            target = Target(name, backend)
+            print(f"{target.name}  ({ref})")
+            reason = unavailable(cls, backend)
+            if reason:
+                print(f"    unavailable: {reason}")
+                continue
+            try:
+                driver = open_target(target)
+            except TargetUnavailable as exc:
+                print(f"    unavailable: {exc}")
+                continue
+            try:
+                for line in describe(driver.capabilities()):
+                    print(f"    {line}")
+            finally:
+                close_driver(driver)
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
+    folder = args.out / "ledger"
+    left = leftovers(folder, args.run_id)
+    if not left:
+        print(f"run {args.run_id}: nothing left to clean")
+        return 0
+    options = target_options(folder, args.run_id)
+    ledger = Ledger(folder / f"{args.run_id}-clean.jsonl", args.run_id)
+    code = 0
+    for name, paths in left.items():
+        prefix = f"gspc-{args.run_id}/"
+        paths = [p for p in paths if p.startswith(prefix)]  # never anything outside the run's root
+        try:
+            driver = open_target(Target.parse(name, options.get(name)))
+        except TargetUnavailable as exc:
+            print(f"{name}: cannot clean {len(paths)} paths: {exc}", file=sys.stderr)
+            code = 1
+            continue
+        try:
+            failed = 0
+            for path in paths:
+                try:
+                    driver.delete(path)
+                except Exception as exc:  # report and go on: one stuck path must not strand the rest
+                    failed += 1
+                    print(f"{name}: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                    continue
+                ledger.log("removed", name, path)
+            print(f"{name}: deleted {len(paths) - failed} of {len(paths)} leftover paths")
+            code = code or int(failed > 0)
+        finally:
+            close_driver(driver)
+    ledger.close()
+    return code
