@@ -134,7 +134,9 @@ class DropboxEmulator:
         ca.cert_pem.write_to_path(self.ca_file)
         self._server = _Server(("127.0.0.1", 0), _Handler, context, self)
         self.host = f"127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dropbox-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="dropbox-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -206,6 +208,11 @@ class DropboxEmulator:
             raise ValueError(f"unknown route {route!r}; known: {sorted(_ROUTES)}")
         with self._lock:
             self._faults.append(Fault(count, status, route, retry_after, reason, json_body))
+
+    def clear_faults(self) -> None:
+        """Forget every fault not yet served."""
+        with self._lock:
+            self._faults.clear()
 
     def _take_fault(self, route: str) -> Fault | None:
         with self._lock:
@@ -390,6 +397,9 @@ class _Server(ThreadingHTTPServer):
         # The TLS handshake runs here, in the connection's own thread, so a slow client cannot
         # hold up accept() for everyone else.
         request.settimeout(30)
+        # Headers and body go out as separate writes; without NODELAY each reply waits ~40 ms
+        # for a delayed ACK.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
