@@ -240,7 +240,14 @@ def cmd_drivers(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
     folder = args.out / "ledger"
-    left = leftovers(folder, args.run_id)
+    prefix = f"gspc-{args.run_id}/"
+    left = {}
+    for name, paths in leftovers(folder, args.run_id).items():
+        outside = [p for p in paths if not p.startswith(prefix)]
+        if outside:  # never anything outside the run's root, whatever a journal says
+            print(f"{name}: ignoring {len(outside)} journalled paths outside {prefix}", file=sys.stderr)
+        if inside := [p for p in paths if p.startswith(prefix)]:
+            left[name] = inside
     if not left:
         print(f"run {args.run_id}: nothing left to clean")
         return 0
@@ -248,8 +255,6 @@ def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
     ledger = Ledger(folder / f"{args.run_id}-clean.jsonl", args.run_id)
     code = 0
     for name, paths in left.items():
-        prefix = f"gspc-{args.run_id}/"
-        paths = [p for p in paths if p.startswith(prefix)]  # never anything outside the run's root
         try:
             driver = open_target(Target.parse(name, options.get(name)))
         except TargetUnavailable as exc:

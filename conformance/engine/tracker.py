@@ -50,15 +50,16 @@ def journal(folder: Path, run_id: str) -> Iterator[dict[str, Any]]:
 
 
 def leftovers(folder: Path, run_id: str) -> dict[str, list[str]]:
-    """Paths a run created and did not remove, per target, from its journals."""
-    alive: dict[str, dict[str, None]] = {}
+    """Paths a run created and did not remove, per target, from its journals (in any order)."""
+    created: dict[str, dict[str, None]] = {}
+    removed: set[tuple[str, str]] = set()
     for entry in journal(folder, run_id):
-        paths = alive.setdefault(entry["target"], {})
         if entry["event"] == "created":
-            paths[entry["path"]] = None
+            created.setdefault(entry["target"], {})[entry["path"]] = None
         elif entry["event"] == "removed":
-            paths.pop(entry["path"], None)
-    return {target: list(paths) for target, paths in alive.items() if paths}
+            removed.add((entry["target"], entry["path"]))
+    alive = {t: [p for p in paths if (t, p) not in removed] for t, paths in created.items()}
+    return {t: paths for t, paths in alive.items() if paths}
 
 
 def target_options(folder: Path, run_id: str) -> dict[str, dict[str, Any]]:

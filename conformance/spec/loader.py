@@ -57,7 +57,10 @@ def read_yaml(path: Path, schema_name: str) -> tuple[Any, yaml.Node | None]:
     validator = jsonschema.Draft202012Validator(schema(schema_name))
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         where = "/".join(map(str, error.absolute_path)) or "top level"
-        problems.append(f"{path}:{line_of(node, error.absolute_path)}: {where}: {_message(error)}")
+        pointer = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            pointer += sorted(set(error.instance) - set(error.schema.get("properties", {})))[:1]
+        problems.append(f"{path}:{line_of(node, pointer)}: {where}: {_message(error)}")
     if problems:
         raise SpecError(problems)
     return data, node

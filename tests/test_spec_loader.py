@@ -1,0 +1,104 @@
+"""Spec files: every problem is reported as file:line: message, never as a traceback."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from tests_support import write_spec
+
+from conformance.spec.loader import SpecError, load_spec, load_specs, spec_files
+
+GOOD = """\
+id: GSP-99
+title: Example
+version: 1
+source: here
+clauses:
+  - id: ex.one
+    rule: DEL-1
+    level: MUST
+    status: adopted
+    text: One.
+    source: here
+cases:
+  - id: one
+    clause: ex.one
+    title: One holds.
+    requires: [delete]
+    steps:
+      - delete: {path: x}
+"""
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    path = write_spec(tmp_path, text)
+    with pytest.raises(SpecError) as caught:
+        load_specs([path])
+    return caught.value.problems
+
+
+def test_good_spec_loads(tmp_path: Path) -> None:
+    (spec,) = load_specs([write_spec(tmp_path, GOOD)])
+    assert spec.id == "GSP-99" and spec.cases[0].line == 13
+
+
+def test_schema_error_names_the_line(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("level: MUST", "level: MUSTY"))
+    assert found == [
+        f"{tmp_path / 'ex.yaml'}:8: clauses/0/level: 'MUSTY' is not one of ['MUST', 'SHOULD', 'MAY', 'IMPL']"
+    ]
+
+
+def test_misspelt_key_lists_the_allowed_ones(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, GOOD.replace("requires:", "requries:"))
+    assert problem.startswith(f"{tmp_path / 'ex.yaml'}:16: cases/0: unknown key 'requries'")
+    assert "requires" in problem
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    (problem,) = problems_of(tmp_path, GOOD.replace("title: One holds.", "title: [unclosed"))
+    assert problem.startswith(f"{tmp_path / 'ex.yaml'}:") and "invalid YAML" in problem
+
+
+def test_duplicate_key_is_reported(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("version: 1\n", "version: 1\nversion: 2\n"))
+    assert f"{tmp_path / 'ex.yaml'}:4: duplicate key 'version'" in found
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("clause: ex.one", "clause: ex.two"), "case one: unknown clause 'ex.two'"),
+        (("{path: x}", "{path: x, colour: red}"), "case one step 1: unknown pair 'colour' on delete"),
+        (("requires: [delete]", "requires: [delete.colour]"), "case one: unknown capability 'delete.colour'"),
+        (("{path: x}", "{path: x}\n        expect: {error: NoSuchThing}"), "unknown error class 'NoSuchThing'"),
+        (("- delete: {path: x}", "- commit_append: {obj: $o}"), "$o is used before a step saves it"),
+        (("{path: x}", '{path: "{where}"}'), "{where} is not a param of the case"),
+        (("- delete: {path: x}", "- save: o"), "a step names exactly one operation or fault"),
+    ],
+)
+def test_lint_finds_semantic_problems(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    found = problems_of(tmp_path, GOOD.replace(*change))
+    assert any(message in p and p.startswith(f"{tmp_path / 'ex.yaml'}:") for p in found), found
+
+
+def test_must_clause_without_case_fails_lint(tmp_path: Path) -> None:
+    extra = textwrap.indent(
+        "- id: ex.two\n  rule: DEL-2\n  level: SHOULD\n  status: adopted\n  text: Two.\n  source: here\n", "  "
+    )
+    found = problems_of(tmp_path, GOOD.replace("cases:\n", extra + "cases:\n"))
+    assert f"{tmp_path / 'ex.yaml'}:1: SHOULD clause ex.two has no case" in found
+
+
+def test_duplicate_clause_id(tmp_path: Path) -> None:
+    clause = GOOD[GOOD.index("  - id: ex.one") : GOOD.index("cases:")]
+    with pytest.raises(SpecError, match=r"ex.yaml:12: duplicate clause id 'ex.one'"):
+        load_spec(write_spec(tmp_path, GOOD.replace("cases:\n", clause + "cases:\n")))
+
+
+def test_bundled_specs_are_clean() -> None:
+    specs = load_specs(spec_files())
+    assert {s.name for s in specs} >= {"delete"}
+    assert len({s.id for s in specs}) == len(specs)
