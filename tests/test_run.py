@@ -133,7 +133,9 @@ def test_misspelt_known_issues_key_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_hung_case_times_out_and_the_run_goes_on(tmp_path: Path) -> None:
-    done = gspc("run", "--driver", "engine_drivers:HangingStat", "--spec", "delete", "--timeout", "1", "--out", "out", "--", "-k", "delete-existing and flat or delete-twice or delete-missing", cwd=tmp_path)  # fmt: skip
+    only = "delete-existing and flat or delete-twice or delete-missing"
+    done = gspc("run", "--driver", "engine_drivers:HangingStat", "--spec", "delete", "--timeout", "1",
+                "--out", "out", "--", "-k", only, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1
     outcomes = {r["case"]: (r["outcome"], r["reason"], r["failure"]) for r in records(tmp_path / "out")}
     outcome, reason, failure = outcomes["delete-existing"]
