@@ -232,9 +232,14 @@ class DropboxEmulator:
         body = req.rfile.read(length) if length else b""
         name = req.path.split("?", 1)[0].removeprefix("/2/")
         spec = _ROUTES.get(name) if req.path.startswith("/2/") else None
-        status = self._answer(req, name, spec, body)
+        req.call = (name, len(body), req.headers.get("Range"))
+        self._answer(req, name, spec, body)
+
+    def record(self, call: tuple[str, int, str | None], status: int) -> None:
+        """Log a call before its reply leaves, so a client never sees a reply the log lacks."""
+        name, size, wanted = call
         with self._lock:
-            self.calls.append(Call(name, status, len(body), req.headers.get("Range")))
+            self.calls.append(Call(name, status, size, wanted))
 
     def _answer(self, req: _Handler, name: str, spec: _Route | None, body: bytes) -> int:
         if spec is None:
@@ -354,11 +359,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
     server_version = "gspc-dropbox-emulator"
     server: _Server
+    call: tuple[str, int, str | None] | None = None  # set by the emulator for its call log
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server naming
         self.server.emulator.handle(self)
 
     def do_GET(self) -> None:  # noqa: N802
+        self.call = None
         self.reply(405, b"Method not allowed: use POST", "text/plain; charset=utf-8")
 
     def reply(
@@ -368,7 +375,9 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
     ) -> int:
-        """Send a complete response with a Content-Length; returns the status for the call log."""
+        """Send a complete response with a Content-Length; returns the status."""
+        if self.call is not None:
+            self.server.emulator.record(self.call, status)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
