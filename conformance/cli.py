@@ -31,6 +31,8 @@ from conformance.targets import (
 )
 
 USAGE = 2
+#: The pytest plugins a run loads; add more after ``--`` (e.g. ``-- -p allure_pytest.plugin``).
+PLUGINS = ("-p", "conformance.plugin", "-p", "pytest_timeout", "-p", "xdist.plugin")
 
 
 class UsageError(Exception):
@@ -144,8 +146,10 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     out = args.out.resolve()
     summary_path = out / "summary.json"
     summary_path.unlink(missing_ok=True)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # a run does not change with whatever else is installed
     pytest_args = [
         *(str(s.path) for s in specs),
+        *PLUGINS,
         "-q",
         "-p", "no:cacheprovider",
         "--rootdir", str(specs_dir),

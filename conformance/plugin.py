@@ -214,7 +214,8 @@ class SpecFile(pytest.File):
         marks = _marks(self.config, spec)
         for case in spec.cases:
             clause = spec.clauses[case.clause]
-            case_marks = [marks[spec.name], marks[clause.level], marks[clause.id], marks["timeout"]]
+            case_marks = [marks[spec.name].mark, marks[clause.level].mark, marks[clause.id].mark, marks["timeout"].mark]
+            keywords = {m.name: m for m in case_marks}
             for index, expansion in enumerate(case.expansions()):
                 labels = "".join(f"-{name}={label}" for name, (label, _) in expansion.items())
                 params = {name: value for name, (_, value) in expansion.items()}
@@ -230,8 +231,8 @@ class SpecFile(pytest.File):
                         labels={name: label for name, (label, _) in expansion.items()},
                         index=index,
                     )
-                    for mark in case_marks:
-                        item.add_marker(mark)
+                    item.own_markers.extend(case_marks)  # add_marker per mark costs ~20 us an item at 10,000 items
+                    item.keywords.update(keywords)
                     yield item
 
     def repr_failure(self, excinfo, style=None) -> str:
