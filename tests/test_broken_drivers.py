@@ -1,0 +1,79 @@
+"""The specs catch every broken driver by exactly the clauses it breaks, and memory by none."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from conformance.spec.loader import load_specs, spec_files
+
+TESTS = Path(__file__).resolve().parent
+SPECS = TESTS.parent / "specs"
+sys.path.insert(0, str(TESTS))
+
+import broken_drivers  # noqa: E402 - found through the path above, as the harness finds it
+
+CONTROLS = {"memory": set(), "broken_drivers:FaultyMemory": set()}
+BROKEN = {
+    f"broken_drivers:{cls.__name__}": set(cls.breaks)
+    for cls in broken_drivers.BROKEN
+    if cls is not broken_drivers.FaultyMemory
+}
+TARGETS = CONTROLS | BROKEN
+
+
+@pytest.fixture(scope="session")
+def records(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+    """Every record of one harness run over all specs, with memory and every broken driver as targets."""
+    out = tmp_path_factory.mktemp("broken")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(SPECS)]
+    command += ["-c", os.devnull, "-q", "-n", "2", "--gspc-out", str(out)]
+    command += [arg for target in TARGETS for arg in ("--gspc-target", target)]
+    command += [str(p) for p in sorted(SPECS.glob("*.yaml"))]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True, timeout=300)
+    path = out / "records.jsonl"
+    assert path.exists(), f"no records (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _failed(records: list[dict]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        if record["outcome"] == "failed":
+            found[record["target"]].add(record["clause"])
+    return found
+
+
+def test_every_target_ran(records: list[dict]) -> None:
+    """Each target ran every case, and no case broke the harness."""
+    targets = {r["target"] for r in records}
+    assert targets == set(TARGETS)
+    errors = [f"{r['target']} {r['case']}: {r['reason']}" for r in records if r["outcome"] in ("error", "not-run")]
+    assert errors == []
+
+
+@pytest.mark.parametrize("target", sorted(CONTROLS))
+def test_controls_pass(records: list[dict], target: str) -> None:
+    """Memory (and memory behind the simulated fault proxy) fail no clause."""
+    mine = [r for r in records if r["target"] == target]
+    assert [f"{r['case']}{r['params']}: {r['failure']}" for r in mine if r["outcome"] == "failed"] == []
+
+
+@pytest.mark.parametrize("target", sorted(BROKEN))
+def test_broken_driver_caught_by_its_clauses(records: list[dict], target: str) -> None:
+    """A broken driver fails exactly the clauses it declares it breaks."""
+    assert _failed(records).get(target, set()) == BROKEN[target]
+
+
+def test_every_must_clause_is_tripped() -> None:
+    """Each MUST clause of the bundled specs is broken by at least one broken driver."""
+    tripped = set().union(*BROKEN.values())
+    musts = {c.id for spec in load_specs(spec_files()) for c in spec.clauses.values() if c.level == "MUST"}
+    assert sorted(musts - tripped) == []
