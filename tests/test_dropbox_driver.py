@@ -577,6 +577,22 @@ def test_emulator_target_through_the_harness(key):
         socket.create_connection((host, int(port)), timeout=2)
 
 
+def test_command_line_options_arrive_as_strings(key):
+    driver = DropboxDriver.open_backend(
+        "emulator", {"timeout": "5", "request_size_maximum": "1024", "root": "/cli", "max_retries_on_error": "0"}
+    )
+    try:
+        driver.write(f"{key}/f", b"x" * 3000)  # above 1024: an upload session
+        assert driver.read(f"{key}/f") == b"x" * 3000
+        assert "files/upload_session/finish" in routes(driver.emulator, 0)
+        assert f"/cli/{key}/f" in driver.emulator.store.paths()
+    finally:
+        driver.close()
+    with pytest.raises(DriverError) as excinfo:
+        DropboxDriver.open_backend("emulator", {"timeout": "soon"})
+    assert "timeout" in str(excinfo.value)
+
+
 def test_default_and_unknown_backends():
     assert DropboxDriver.default_backends == ("emulator",)
     with pytest.raises(DriverError) as excinfo:

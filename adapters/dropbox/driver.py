@@ -64,7 +64,12 @@ class DropboxDriver(BaseDriver):
     ) -> None:
         if not (token or (app_key and refresh_token)):
             raise DriverError(f"dropbox: no credentials given; {CREDENTIALS_HINT}")
-        if int(request_size_maximum) <= 0:
+        # Options may arrive as strings from the command line (--option KEY=VALUE).
+        timeout = _number("timeout", timeout, float)
+        max_retries_on_error = _number("max_retries_on_error", max_retries_on_error, int)
+        max_retries_on_rate_limit = _number("max_retries_on_rate_limit", max_retries_on_rate_limit, int)
+        request_size_maximum = _number("request_size_maximum", request_size_maximum, int)
+        if request_size_maximum <= 0:
             raise DriverError("dropbox: request_size_maximum must be a positive number of bytes")
         try:
             import dropbox
@@ -74,7 +79,7 @@ class DropboxDriver(BaseDriver):
         from conformance.adapters.dropbox import errmap
 
         self.root = paths.normalize_root(root)
-        self.request_size_maximum = int(request_size_maximum)
+        self.request_size_maximum = request_size_maximum
         self.emulator: Any = None  # set by open_backend("emulator"); close() stops it
         self._sdk = dropbox
         self._files = dropbox.files
@@ -142,7 +147,7 @@ class DropboxDriver(BaseDriver):
         if backend == "emulator":
             from conformance.adapters.dropbox.emulator import DropboxEmulator
 
-            limit = int(options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM))
+            limit = _number("request_size_maximum", options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM), int)
             emulator = DropboxEmulator(upload_size_maximum=limit).start()
             try:
                 driver = cls(emulator.token, host=emulator.host, ca_file=emulator.ca_file, **options)
@@ -389,6 +394,16 @@ class DropboxDriver(BaseDriver):
                 "server_modified": f"{meta.server_modified:%Y-%m-%dT%H:%M:%SZ}",
             },
         )
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise DriverError(f"dropbox: option {name} must be a number, not {value!r}") from None
+    if number < 0:
+        raise DriverError(f"dropbox: option {name} must not be negative, not {value!r}")
+    return number
 
 
 def _live_credentials() -> dict[str, str]:
