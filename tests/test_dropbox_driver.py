@@ -633,3 +633,16 @@ def test_missing_package_is_reported(monkeypatch):
     for backend in ("emulator", "live", None):
         reason = DropboxDriver.backend_unavailable(backend)
         assert reason and "dropbox" in reason and "pip install" in reason
+
+
+def test_reset_and_cut_short_bodies_are_network_errors(drv, emu, key):
+    drv.write(f"{key}/f", b"x" * 1000)
+    emu.fail_next(1, kind="reset", route="files/upload")
+    with pytest.raises(errors.NetworkError) as excinfo:
+        drv.write(f"{key}/f", b"y" * 1000)
+    assert_context(excinfo.value, "write", f"{key}/f")
+    emu.fail_next(1, kind="truncate", route="files/download")
+    with pytest.raises(errors.NetworkError) as excinfo:
+        drv.read(f"{key}/f")
+    assert_context(excinfo.value, "read", f"{key}/f")
+    assert drv.read(f"{key}/f") == b"x" * 1000  # the failed write left the old content

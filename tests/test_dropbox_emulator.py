@@ -10,6 +10,7 @@ import pytest
 dropbox = pytest.importorskip("dropbox")
 pytest.importorskip("trustme")
 
+import requests  # noqa: E402 - a dependency of the SDK
 from conformance.adapters.dropbox.emulator import DropboxEmulator  # noqa: E402
 from dropbox import files  # noqa: E402
 from dropbox.content_hash import DropboxContentHasher  # noqa: E402
@@ -317,3 +318,15 @@ def test_stop_closes_the_port():
     emu.stop()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=2)
+
+
+def test_injected_reset_and_truncation(dbx, emulator, base):
+    dbx.files_upload(b"0123456789" * 100, f"{base}/f")
+    emulator.fail_next(1, kind="reset", route="files/get_metadata")
+    with pytest.raises(requests.ConnectionError):
+        dbx.files_get_metadata(f"{base}/f")
+    emulator.fail_next(1, kind="truncate", route="files/download")
+    _, response = dbx.files_download(f"{base}/f")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        response.content  # noqa: B018 - reading the body is the point
+    assert dbx.files_download(f"{base}/f")[1].content == b"0123456789" * 100

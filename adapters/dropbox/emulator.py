@@ -72,6 +72,7 @@ class Fault:
     retry_after: int | None = None
     reason: str = "too_many_requests"
     json_body: Any = None
+    kind: str = "status"  # status | reset (drop the connection) | truncate (cut the body short)
 
 
 @dataclass(frozen=True)
@@ -197,17 +198,21 @@ class DropboxEmulator:
         retry_after: int | None = None,
         reason: str = "too_many_requests",
         json_body: Any = None,
+        kind: str = "status",
     ) -> None:
         """Answer the next ``count`` requests (to ``route``, e.g. ``files/download``) with ``status``.
 
         A 429 carries ``Retry-After`` and Dropbox's JSON rate-limit error with ``reason``;
         ``json_body`` replaces the body with that JSON (a 409 route error, say); other statuses
-        answer plain text.
+        answer plain text. ``kind="reset"`` drops the connection without an answer instead, and
+        ``kind="truncate"`` serves the request but sends only half the body before closing.
         """
         if route is not None and route not in _ROUTES:
             raise ValueError(f"unknown route {route!r}; known: {sorted(_ROUTES)}")
+        if kind not in ("status", "reset", "truncate"):
+            raise ValueError(f"unknown fault kind {kind!r}; known: status, reset, truncate")
         with self._lock:
-            self._faults.append(Fault(count, status, route, retry_after, reason, json_body))
+            self._faults.append(Fault(count, status, route, retry_after, reason, json_body, kind))
 
     def clear_faults(self) -> None:
         """Forget every fault not yet served."""
@@ -245,7 +250,11 @@ class DropboxEmulator:
         if spec is None:
             return req.reply(404, f"Unknown API function: {name!r}".encode(), "text/plain; charset=utf-8")
         fault = self._take_fault(name)
-        if fault is not None:
+        if fault is not None and fault.kind == "reset":
+            return req.drop()
+        if fault is not None and fault.kind == "truncate":
+            req.truncate = True
+        elif fault is not None:
             return self._fault_reply(req, fault)
         auth = req.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
@@ -360,6 +369,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "gspc-dropbox-emulator"
     server: _Server
     call: tuple[str, int, str | None] | None = None  # set by the emulator for its call log
+    truncate = False  # set by a truncate fault: the next reply stops half way
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server naming
         self.server.emulator.handle(self)
@@ -385,8 +395,20 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
+        if self.truncate:
+            self.truncate = False
+            self.wfile.write(body[: len(body) // 2])
+            return self.drop()
         self.wfile.write(body)
         return status
+
+    def drop(self) -> int:
+        """Close the connection at once, answering nothing more (a reset, as the client sees it)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        return 0
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class signature
         """Quiet: the call log on the emulator records what tests need."""
