@@ -646,3 +646,23 @@ def test_reset_and_cut_short_bodies_are_network_errors(drv, emu, key):
         drv.read(f"{key}/f")
     assert_context(excinfo.value, "read", f"{key}/f")
     assert drv.read(f"{key}/f") == b"x" * 1000  # the failed write left the old content
+
+
+@pytest.mark.parametrize("op", ["stat", "read", "delete"])
+def test_403_access_errors_are_permission_denied(drv, emu, key, op):
+    drv.write(f"{key}/f", b"x")
+    emu.fail_next(1, 403)
+    with pytest.raises(errors.PermissionDenied) as excinfo:
+        getattr(drv, op)(f"{key}/f")
+    assert not excinfo.value.retryable and "403" in str(excinfo.value)
+    assert drv.read(f"{key}/f") == b"x"
+
+
+def test_503_is_throttled_only_with_retry_after(drv, emu, key):
+    emu.fail_next(1, 503, retry_after=3)
+    with pytest.raises(errors.RequestThrottled) as excinfo:
+        drv.stat(f"{key}/f")
+    assert excinfo.value.retry_after == 3
+    emu.fail_next(1, 503)
+    with pytest.raises(errors.ServiceInternal):
+        drv.stat(f"{key}/f")

@@ -86,6 +86,9 @@ class DropboxDriver(BaseDriver):
         self._errmap = errmap
         self._secrets = tuple(s for s in (token, refresh_token, app_secret) if s)
         self._append_lock = threading.Lock()  # write_append is thread safe (APP-15)
+        # The SDK's exceptions drop the HTTP status of 403 route errors and the Retry-After of
+        # 503s; a response hook keeps both, per thread, for the error mapping.
+        self._http = threading.local()
         self._dbx = dropbox.Dropbox(
             oauth2_access_token=token,
             oauth2_refresh_token=refresh_token,
@@ -97,6 +100,7 @@ class DropboxDriver(BaseDriver):
             max_retries_on_error=max_retries_on_error,
             max_retries_on_rate_limit=max_retries_on_rate_limit,
         )
+        self._dbx._session.hooks["response"].append(self._remember)
         if host:
             # The SDK has no host argument; the per-client map does not depend on import order.
             self._dbx._host_map = {"api": host, "content": host, "notify": host}
@@ -114,6 +118,9 @@ class DropboxDriver(BaseDriver):
             pairs={"read": {"offset", "size"}},
             limits={"append_total_size_maximum": APPEND_TOTAL_SIZE_MAXIMUM},
         )
+
+    def _remember(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self._http.last = (response.status_code, response.headers.get("Retry-After"))
 
     def _http_session(self, ca_file: str | None) -> Any:
         if ca_file is None:
@@ -369,13 +376,21 @@ class DropboxDriver(BaseDriver):
     @contextlib.contextmanager
     def _call(self, op: str, path: str | None, mode: Mode | None = None, offset: int | None = None) -> Iterator[None]:
         """Translate every SDK or transport exception into the taxonomy, the original as __cause__."""
+        self._http.last = None
         try:
             yield
         except errors.StorageError:
             raise
         except Exception as exc:
             raise self._errmap.translate(
-                exc, op=op, path=path, driver=self.name, mode=mode, offset=offset, secrets=self._secrets
+                exc,
+                op=op,
+                path=path,
+                driver=self.name,
+                mode=mode,
+                offset=offset,
+                secrets=self._secrets,
+                http=self._http.last,
             ) from exc
 
     def _object(self, key: str, meta: Any) -> Object:

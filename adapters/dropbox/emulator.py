@@ -202,7 +202,8 @@ class DropboxEmulator:
     ) -> None:
         """Answer the next ``count`` requests (to ``route``, e.g. ``files/download``) with ``status``.
 
-        A 429 carries ``Retry-After`` and Dropbox's JSON rate-limit error with ``reason``;
+        A 429 carries ``Retry-After`` and Dropbox's JSON rate-limit error with ``reason``, a 403
+        a JSON AccessError (no_permission); ``retry_after`` adds ``Retry-After`` to any status;
         ``json_body`` replaces the body with that JSON (a 409 route error, say); other statuses
         answer plain text. ``kind="reset"`` drops the connection without an answer instead, and
         ``kind="truncate"`` serves the request but sends only half the body before closing.
@@ -328,6 +329,9 @@ class DropboxEmulator:
                 error["retry_after"] = fault.retry_after
             body = {"error_summary": f"{fault.reason}/..", "error": error}
             return _json(req, 429, body, headers)
+        if fault.status == 403:  # Dropbox's 403 is a JSON AccessError
+            body = {"error_summary": "no_permission/..", "error": {".tag": "no_permission"}}
+            return _json(req, 403, body, headers)
         return req.reply(fault.status, b"injected failure", "text/plain; charset=utf-8", headers)
 
 

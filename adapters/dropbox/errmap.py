@@ -59,15 +59,17 @@ def translate(
     mode: Mode | None = None,
     offset: int | None = None,
     secrets: Iterable[str] = (),
+    http: tuple[int, str | None] | None = None,
 ) -> errors.StorageError:
     """The StorageError for an exception the SDK raised; the caller raises it ``from exc``.
 
-    ``mode`` and ``offset`` describe the append object of write_append/commit_append; every
-    secret in ``secrets`` is blanked out of the message.
+    ``mode`` and ``offset`` describe the append object of write_append/commit_append; ``http``
+    is the status and Retry-After of the last response, when one arrived; every secret in
+    ``secrets`` is blanked out of the message.
     """
     if isinstance(exc, errors.StorageError):
         return exc
-    cls, message, extra = _classify(exc, mode, offset)
+    cls, message, extra = _classify_http(exc, http) or _classify(exc, mode, offset)
     for secret in secrets:
         if secret:
             message = message.replace(secret, "***")
@@ -77,6 +79,22 @@ def translate(
         if correct is not None:
             error.correct_offset = correct  # where a retried append must start
     return error
+
+
+def _classify_http(exc: BaseException, http: tuple[int, str | None] | None) -> tuple[type, str, dict] | None:
+    """What only the HTTP status tells: a 403 access error, a 503 with Retry-After (throttling)."""
+    if http is None:
+        return None
+    status, retry_after = http
+    if status == 403:
+        # The SDK decodes a 403 AccessError against the route's error type: it surfaces as an
+        # ApiError with a catch-all tag or as a decoding error, never as what it is.
+        return errors.PermissionDenied, f"access denied (HTTP 403): {_short(str(exc))}", {}
+    if status == 503 and retry_after is not None and isinstance(exc, dbx_exc.InternalServerError):
+        # Dropbox: a 503 with Retry-After is rate limiting; without it, a transient server error.
+        seconds = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
+        return errors.RequestThrottled, f"throttled (HTTP 503), retry after {retry_after} s", {"retry_after": seconds}
+    return None
 
 
 def _classify(exc: BaseException, mode: Mode | None, offset: int | None) -> tuple[type, str, dict[str, Any]]:
