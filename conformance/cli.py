@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 
 from conformance.driver import DriverError, describe
 from conformance.engine.tracker import Ledger, leftovers, target_options
+from conformance.records import new_run_id
+from conformance.report.summary import finalize
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
 from conformance.targets import (
@@ -146,7 +149,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     out = args.out.resolve()
     summary_path = out / "summary.json"
     summary_path.unlink(missing_ok=True)
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # a run does not change with whatever else is installed
+    run_id = new_run_id()
     pytest_args = [
         *(str(s.path) for s in specs),
         *PLUGINS,
@@ -157,6 +160,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         "-o", "junit_family=xunit1",
         "--junitxml", str(out / "junit.xml"),
         "--gspc-out", str(out),
+        "--gspc-run-id", run_id,
         "--gspc-timeout", str(args.timeout),
     ]  # fmt: skip
     for target in targets:
@@ -168,9 +172,16 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         pytest_args += ["-m", " or ".join(args.level)]
     if args.workers:
         pytest_args += ["-n", str(args.workers)]
-    code = pytest.main(pytest_args + extra)
+    # pytest runs in a child process, so a driver that kills its process cannot take the report with it;
+    # only the plugins a run needs are loaded, so nothing else installed changes a run.
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args, *extra], env=env).returncode
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
         return USAGE
+    if not summary_path.exists() and (out / "records").is_dir():
+        print(f"gspc: pytest ended with status {code} before writing the summary; judging the records written",
+              file=sys.stderr)  # fmt: skip
+        finalize(out, run_id)
     if not summary_path.exists():
         print("gspc: no case ran (check --spec, --level and the pytest arguments)", file=sys.stderr)
         return USAGE

@@ -6,11 +6,9 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +18,13 @@ from conformance.driver import DriverError
 from conformance.engine.redact import Redactor
 from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
 from conformance.engine.tracker import Ledger, Tracker
-from conformance.records import RecordWriter, merge
+from conformance.records import RecordWriter, new_run_id
 from conformance.report import summary as summary_report
 from conformance.report.terminal import matrix
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
 from conformance.targets import Target, TargetUnavailable, close_driver, open_target
-from conformance.verdict import compute
 from conformance.waivers import Waiver, bundled_known_issues, find_waiver, load_waivers
 
 STATE = pytest.StashKey["RunState"]()
@@ -75,7 +72,7 @@ class RunState:
         worker = getattr(config, "workerinput", None)
         self.controller = worker is None
         self.worker_id = worker["workerid"] if worker else "main"
-        self.run_id = (worker or {}).get("gspc_run_id") or config.getoption("gspc_run_id") or _new_run_id()
+        self.run_id = (worker or {}).get("gspc_run_id") or config.getoption("gspc_run_id") or new_run_id()
         self.root = f"gspc-{self.run_id}"
         self.out = Path(config.getoption("gspc_out")).resolve()
         self.timeout = config.getoption("gspc_timeout")
@@ -128,10 +125,6 @@ class RunState:
         for handle in (self.writer, self.ledger):
             if handle is not None:
                 handle.close()
-
-
-def _new_run_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def _targets(names: list[str], options: list[str]) -> list[Target]:
@@ -289,6 +282,7 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         state: RunState = self.config.stash[STATE]
         record = self._record_base(state)
+        state.record({**record, "outcome": "running"})  # if the process dies now, the merge still sees the case
         run = CaseRun()
         start = time.perf_counter()
         try:
@@ -313,7 +307,7 @@ class CaseItem(pytest.Item):
             duration=round(time.perf_counter() - start, 6),
             steps=run.steps,
             failure=run.failure,
-            behaviour=self._behaviour(run) if self.clause.level == "IMPL" else None,
+            behaviour=self._behaviour(run) if outcome == "observed" else None,
         )
         state.record(record)
         self.user_properties.append(("outcome", outcome))
@@ -429,11 +423,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.close()
     if not state.controller:
         return
-    records = merge(state.out / "records", state.out / "records.jsonl")
-    verdicts = compute(records)
-    summary = summary_report.build(state.run_id, verdicts, records)
-    summary_report.write(state.out / "summary.json", summary)
-    session.config.stash[SUMMARY] = summary
+    session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

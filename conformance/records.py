@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-OUTCOMES = (
-    "passed",
-    "failed",
-    "not-applicable",
-    "not-run",
-    "waived",
-    "unexpectedly-passed",
-    "observed",
-    "error",
-)
 
 
 class RecordWriter:
@@ -49,11 +40,31 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                     continue
 
 
+CRASHED = "the process running this case died before the case finished (a crash, a kill or os._exit)"
+
+
 def merge(parts: Path, into: Path) -> list[dict[str, Any]]:
-    """Join the per-process files into one, ordered by target and node id; return the records."""
-    records = sorted(read_records(parts), key=lambda r: (r["target"], r["nodeid"]))
+    """Join the per-process files into one, ordered by target and node id; return the records.
+
+    A case whose process died leaves only its "running" line: it becomes a failure, never a gap.
+    """
+    final: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in read_records(parts):
+        key = (record["target"], record["nodeid"])
+        if record["outcome"] != "running":
+            final[key] = record
+        elif key not in final:
+            final[key] = {**record, "outcome": "failed", "reason": CRASHED, "duration": 0.0, "steps": [],
+                          "failure": {"step": 1, "op": "case", "expected": "the case to finish", "actual": CRASHED},
+                          "behaviour": None}  # fmt: skip
+    records = [final[k] for k in sorted(final)]
     into.parent.mkdir(parents=True, exist_ok=True)
     with into.open("w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
     return records
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: UTC time plus a random suffix."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]

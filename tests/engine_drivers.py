@@ -76,3 +76,14 @@ class FsStatNoSize(FsDriver):
         obj = super().stat(path, **pairs)
         obj.size = None
         return obj
+
+
+class CrashingStat(MemoryDriver):
+    """Kills its own process on one stat, as a segfaulting native SDK would."""
+
+    name = "crashing-stat"
+
+    def stat(self, path: str, **pairs: Any) -> Object:
+        if path.endswith("/delete-existing/0/object"):
+            os._exit(13)
+        return super().stat(path, **pairs)

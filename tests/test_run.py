@@ -177,3 +177,26 @@ def test_clean_finishes_an_interrupted_run(tmp_path: Path) -> None:
     assert not inside.exists() and outside.read_text() == "never ours"
     again = gspc("clean", "--run-id", "RUN1", "--out", "out", cwd=tmp_path)
     assert "nothing left to clean" in again.stdout
+
+
+def test_a_crashing_driver_is_a_recorded_failure(tmp_path: Path) -> None:
+    done = gspc("run", "--driver", "engine_drivers:CrashingStat", "--spec", "delete", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    crashed = [r for r in records(tmp_path / "out") if r["outcome"] == "failed"]
+    assert [r["nodeid"] for r in crashed] == ["delete::delete-existing[engine_drivers:CrashingStat-size=0-path=flat]"]
+    assert "process running this case died" in crashed[0]["reason"]
+    assert summary(tmp_path / "out")["verdict"] == "non-conformant"
+
+
+def test_a_crashing_worker_does_not_stop_the_run(tmp_path: Path) -> None:
+    done = gspc("run", "--driver", "engine_drivers:CrashingStat", "--spec", "delete", "-n", "2", "--out", "out",
+                cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    found = records(tmp_path / "out")
+    assert len(found) == len(records_of_delete_spec())
+    assert [r["case"] for r in found if r["outcome"] == "failed"] == ["delete-existing"]
+
+
+def records_of_delete_spec() -> list[str]:
+    (spec,) = [s for s in load_specs(spec_files()) if s.name == "delete"]
+    return [f"{case.id}-{i}" for case in spec.cases for i, _ in enumerate(case.expansions())]

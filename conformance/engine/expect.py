@@ -87,6 +87,9 @@ def _check_one(expect, op, path, outcome, prefix, limits) -> None:
 def _check_error(expect, error, op, path, outcome, prefix) -> None:
     if "retryable" in expect and bool(getattr(error, "retryable", False)) != expect["retryable"]:
         raise Mismatch(f"retryable={expect['retryable']}", f"{describe(outcome, prefix)} (retryable={error.retryable})")
+    for name, want in expect.get("attrs", {}).items():
+        got = getattr(error, name, None)
+        _match(f"error.{name}", want, str(got) if isinstance(got, Mode) else got, {})
     if expect.get("envelope"):
         want_path = None if op in OBJECT_OPERATIONS else path
         if error.op != op or error.path != want_path:

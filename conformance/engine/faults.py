@@ -188,12 +188,23 @@ class _Conn:
         self.lock = threading.Lock()
         self.idle = False
         self.dropped = False
+        self.reader: _Stream | None = None
 
     def drop_if_idle(self) -> None:
+        """Close the connection if no part of a next request has arrived yet."""
         with self.lock:
-            if self.idle and not self.dropped:
-                self.dropped = True
-                _shutdown(self.raw)
+            if not self.idle or self.dropped or (self.reader is not None and self.reader.buf):
+                return
+            try:
+                flags = socket.MSG_PEEK | socket.MSG_DONTWAIT
+                if socket.socket.recv(self.raw, 1, flags):
+                    return  # a request is on its way: it will meet the fault itself
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            self.dropped = True
+            _shutdown(self.raw)
 
 
 class FaultProxy:
@@ -334,7 +345,7 @@ class FaultProxy:
                 client = self.ssl_context.wrap_socket(client, server_side=True)
                 with conn.lock:
                     conn.raw = client  # wrapping detached the plain socket
-            reader = _Stream(client, self._stop, self.timeout)
+            reader = conn.reader = _Stream(client, self._stop, self.timeout)
             upstream_reader: _Stream | None = None
             while True:
                 with conn.lock:

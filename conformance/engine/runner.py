@@ -49,7 +49,16 @@ def run_case(
     run: CaseRun,
 ) -> CaseRun:
     """Run the steps in order into ``run`` (the caller keeps it if a timeout cuts in); stop at a mismatch."""
-    saved: dict[str, Any] = {}
+    try:
+        _run_steps(case, params, tracker, limits, redactor, run, saved={})
+    finally:
+        faulted = any("fault" in step for step in run.steps)
+        if faulted:  # a case that stops early never reaches its clear step: later cases must not inherit it
+            tracker.driver.fault_proxy.clear()
+    return run
+
+
+def _run_steps(case, params, tracker, limits, redactor, run, saved) -> None:
     for index, raw in enumerate(case.steps, start=1):
         step = substitute(raw, params)
         if "fault" in step:
@@ -80,12 +89,11 @@ def run_case(
                 "expected": redactor.scrub(miss.expected),
                 "actual": redactor.scrub(miss.actual),
             }
-            return run
+            return
         if label:
             run.labels.append(label)
         if "save" in step:
             saved[step["save"]] = outcome[0]
-    return run
 
 
 def substitute(value: Any, params: Mapping[str, Any]) -> Any:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance.driver import Object
+from conformance import errors
+from conformance.driver import OBJECT_OPERATIONS, Object
 
 CREATING = frozenset({"write", "create_append", "write_append"})
 LIST_LIMIT = 10_000  # a list that yields more than this is cut, so a runaway iterator cannot hang a case
@@ -85,10 +86,9 @@ class Tracker:
             self.created[target_path] = None
             self.ledger.log("created", self.target, target_path)
         method = getattr(self.driver, op, None)
-        if method is None:
-            from conformance.errors import NotImplemented as Missing
-
-            return None, Missing(f"operation {op}: not implemented", op=op, path=target_path)
+        if method is None:  # an operation the driver's class does not have at all
+            path = None if op in OBJECT_OPERATIONS else target_path
+            return None, errors.NotImplemented(f"operation {op}: not implemented", op=op, path=path)
         try:
             result = method(**args)
             if op == "list":

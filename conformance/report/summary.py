@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.verdict import Verdict, exit_code, worst
+from conformance.records import merge
+from conformance.verdict import Verdict, compute, exit_code, worst
 
 
 def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -39,3 +40,11 @@ def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -
 def write(path: Path, summary: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def finalize(out: Path, run_id: str) -> dict[str, Any]:
+    """Merge a run's per-process records, judge them, and write records.jsonl and summary.json."""
+    records = merge(out / "records", out / "records.jsonl")
+    summary = build(run_id, compute(records), records)
+    write(out / "summary.json", summary)
+    return summary
