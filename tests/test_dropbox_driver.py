@@ -569,6 +569,7 @@ def test_emulator_target_through_the_harness(key):
     driver = open_target(Target.parse("dropbox@emulator"))
     emulator = driver.emulator
     assert isinstance(emulator, DropboxEmulator)
+    assert driver.fault_proxy is emulator.faults  # the harness's fault cases apply to this target
     driver.write(f"{key}/t", b"ok")
     assert driver.read(f"{key}/t") == b"ok"
     host, port = emulator.host.split(":")

@@ -81,6 +81,7 @@ class DropboxDriver(BaseDriver):
         self.root = paths.normalize_root(root)
         self.request_size_maximum = request_size_maximum
         self.emulator: Any = None  # set by open_backend("emulator"); close() stops it
+        self.fault_proxy: Any = None  # set by open_backend("emulator"): inject(kind, ...) / clear()
         self._sdk = dropbox
         self._files = dropbox.files
         self._errmap = errmap
@@ -162,6 +163,7 @@ class DropboxDriver(BaseDriver):
                 emulator.stop()
                 raise
             driver.emulator = emulator
+            driver.fault_proxy = emulator.faults  # the harness's fault cases inject here
             return driver
         if backend == "live":
             return cls(**_live_credentials(), **options)

@@ -15,6 +15,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,7 +73,40 @@ class Fault:
     retry_after: int | None = None
     reason: str = "too_many_requests"
     json_body: Any = None
-    kind: str = "status"  # status | reset (drop the connection) | truncate (cut the body short)
+    kind: str = "status"  # status | reset (drop the connection) | truncate (cut the body short) | stall
+    seconds: float = 0.0  # how long a stall waits before serving the request
+
+
+class FaultInjector:
+    """The harness's fault-proxy interface (``inject``/``clear``), served by the emulator itself.
+
+    Faults last until ``clear()`` unless ``times`` is given. ``code`` (an S3 error code such as
+    SlowDown) has no Dropbox meaning and is ignored: the emulator answers a status the way
+    Dropbox does, so a 503 without ``retry_after`` is a transient server error.
+    """
+
+    def __init__(self, emulator: DropboxEmulator) -> None:
+        self._emulator = emulator
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        status: int = 500,
+        code: str | None = None,
+        seconds: float = 0.0,
+        retry_after: int | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Start answering requests with a fault: status, reset or stall."""
+        if kind not in ("status", "reset", "stall"):
+            raise ValueError(f"unknown fault kind {kind!r}; known: status, reset, stall")
+        count = times or 1 << 62  # a proxy fault persists until cleared
+        self._emulator.fail_next(count, status, retry_after=retry_after, kind=kind, seconds=seconds)
+
+    def clear(self) -> None:
+        """Stop every fault."""
+        self._emulator.clear_faults()
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,7 @@ class DropboxEmulator:
         self._dir: str | None = None
         self.ca_file = ""
         self.host = ""
+        self.faults = FaultInjector(self)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -199,6 +234,7 @@ class DropboxEmulator:
         reason: str = "too_many_requests",
         json_body: Any = None,
         kind: str = "status",
+        seconds: float = 0.0,
     ) -> None:
         """Answer the next ``count`` requests (to ``route``, e.g. ``files/download``) with ``status``.
 
@@ -206,14 +242,15 @@ class DropboxEmulator:
         a JSON AccessError (no_permission); ``retry_after`` adds ``Retry-After`` to any status;
         ``json_body`` replaces the body with that JSON (a 409 route error, say); other statuses
         answer plain text. ``kind="reset"`` drops the connection without an answer instead, and
-        ``kind="truncate"`` serves the request but sends only half the body before closing.
+        ``kind="truncate"`` serves the request but sends only half the body before closing;
+        ``kind="stall"`` waits ``seconds`` and then serves the request.
         """
         if route is not None and route not in _ROUTES:
             raise ValueError(f"unknown route {route!r}; known: {sorted(_ROUTES)}")
-        if kind not in ("status", "reset", "truncate"):
-            raise ValueError(f"unknown fault kind {kind!r}; known: status, reset, truncate")
+        if kind not in ("status", "reset", "truncate", "stall"):
+            raise ValueError(f"unknown fault kind {kind!r}; known: status, reset, truncate, stall")
         with self._lock:
-            self._faults.append(Fault(count, status, route, retry_after, reason, json_body, kind))
+            self._faults.append(Fault(count, status, route, retry_after, reason, json_body, kind, seconds))
 
     def clear_faults(self) -> None:
         """Forget every fault not yet served."""
@@ -253,7 +290,9 @@ class DropboxEmulator:
         fault = self._take_fault(name)
         if fault is not None and fault.kind == "reset":
             return req.drop()
-        if fault is not None and fault.kind == "truncate":
+        if fault is not None and fault.kind == "stall":
+            time.sleep(fault.seconds)
+        elif fault is not None and fault.kind == "truncate":
             req.truncate = True
         elif fault is not None:
             return self._fault_reply(req, fault)
