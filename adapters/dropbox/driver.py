@@ -90,18 +90,19 @@ class DropboxDriver(BaseDriver):
         # The SDK's exceptions drop the HTTP status of 403 route errors and the Retry-After of
         # 503s; a response hook keeps both, per thread, for the error mapping.
         self._http = threading.local()
+        session = self._http_session(ca_file)
+        session.hooks["response"].append(self._remember)
         self._dbx = dropbox.Dropbox(
             oauth2_access_token=token,
             oauth2_refresh_token=refresh_token,
             app_key=app_key,
             app_secret=app_secret,
-            session=self._http_session(ca_file),
+            session=session,
             timeout=timeout,
             # Retries belong to the harness: the SDK's own would hide the errors under test.
             max_retries_on_error=max_retries_on_error,
             max_retries_on_rate_limit=max_retries_on_rate_limit,
         )
-        self._dbx._session.hooks["response"].append(self._remember)
         if host:
             # The SDK has no host argument; the per-client map does not depend on import order.
             self._dbx._host_map = {"api": host, "content": host, "notify": host}
