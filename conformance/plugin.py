@@ -20,7 +20,7 @@ from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
 from conformance.engine.tracker import Ledger, Tracker
 from conformance.records import RecordWriter, new_run_id
 from conformance.report import summary as summary_report
-from conformance.report.terminal import matrix
+from conformance.report.terminal import behaviour_lines, matrix
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
@@ -431,7 +431,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if summary is None:
         return
     terminalreporter.section("gsp-conformance")
-    for line in matrix(summary["verdicts"]):
+    for line in matrix(summary["verdicts"]) + behaviour_lines(summary["behaviours"]):
         terminalreporter.write_line(line)
     out = config.stash[STATE].out
     terminalreporter.write_line(f"run {summary['run_id']}: {summary['verdict']}; records and summary in {_short(out)}")

@@ -70,14 +70,23 @@ def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
 
 
 def worst(verdicts: Iterable[Verdict]) -> str:
-    """The worst verdict of a run, by the order of severity non-conformant > incomplete > others."""
+    """The worst verdict of a run: non-conformant, then incomplete, not-run, warnings, conformant."""
     found = {v.verdict for v in verdicts}
-    for name in ("non-conformant", "incomplete", "conformant-with-warnings", "conformant"):
+    for name in ("non-conformant", "incomplete", "not-run", "conformant-with-warnings", "conformant"):
         if name in found:
             return name
-    return "not-applicable" if "not-applicable" in found else "not-run"
+    return "not-applicable"
 
 
 def exit_code(verdicts: Iterable[Verdict]) -> int:
-    """0 when conformant (warnings allowed), 1 when non-conformant, 3 when a harness error left gaps."""
-    return {"non-conformant": 1, "incomplete": 3}.get(worst(verdicts), 0)
+    """0 conformant (warnings allowed), 1 non-conformant, 3 incomplete or a target that could not run."""
+    return {"non-conformant": 1, "incomplete": 3, "not-run": 3}.get(worst(verdicts), 0)
+
+
+def behaviours(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """What each target did on each implementation-defined case: {clause/case: {target: [labels]}}."""
+    table: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for record in records:
+        if record["outcome"] == "observed":
+            table[f"{record['clause']}/{record['case']}"][record["target"]].add(record["behaviour"])
+    return {key: {t: sorted(labels) for t, labels in sorted(row.items())} for key, row in sorted(table.items())}

@@ -15,10 +15,9 @@ TESTS = Path(__file__).parent
 
 
 def gspc(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run ``python -m conformance`` with tests/ on the import path; return the finished process."""
-    environ = dict(os.environ)
+    """Run ``python -m conformance`` with tests/ on the import path, in ``env`` (default: this environment)."""
+    environ = dict(os.environ if env is None else env)
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), environ.get("PYTHONPATH")]))
-    environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "conformance", *args],
         cwd=cwd,

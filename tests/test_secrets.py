@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 from pathlib import Path
 
 from conftest import gspc, records
@@ -36,7 +37,7 @@ def test_planted_secrets_appear_nowhere(tmp_path: Path) -> None:
     keys = customer_keys()
     assert keys, "the SSE spec should use customer keys"
     done = gspc("run", "--driver", "engine_drivers:LeakyErrors", "--out", "out", cwd=tmp_path,
-                env={"GSPC_TEST_TOKEN": TOKEN})  # fmt: skip
+                env={**os.environ, "GSPC_TEST_TOKEN": TOKEN})  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
     leaky = [r for r in records(tmp_path / "out") if any(TOKEN in str(s.get("error")) or "***" in str(s.get("error"))
                                                        for s in r["steps"])]  # fmt: skip

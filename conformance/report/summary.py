@@ -10,7 +10,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.records import merge
-from conformance.verdict import Verdict, compute, exit_code, worst
+from conformance.verdict import Verdict, behaviours, compute, exit_code, worst
 
 
 def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -32,6 +32,7 @@ def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -
         "targets": sorted({v.target for v in verdicts}),
         "verdicts": [v.as_dict() for v in verdicts],
         "totals": dict(Counter(r["outcome"] for r in records)),
+        "behaviours": behaviours(records),
         "verdict": worst(verdicts),
         "exit_code": exit_code(verdicts),
     }

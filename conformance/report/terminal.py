@@ -34,3 +34,12 @@ def matrix(verdicts: Iterable[dict[str, Any]]) -> list[str]:
         "ok = conformant, warn = a SHOULD failed or a waiver was used, FAIL = a MUST failed, n/a = not applicable"
     )
     return lines
+
+
+def behaviour_lines(behaviours: dict[str, dict[str, list[str]]]) -> list[str]:
+    """Implementation-defined behaviour, one line per case, where the targets differ."""
+    lines = []
+    for key, row in behaviours.items():
+        if len({tuple(v) for v in row.values()}) > 1:
+            lines.append(f"  {key}: " + "; ".join(f"{t} {' / '.join(v)}" for t, v in row.items()))
+    return ["implementation-defined behaviour that differs between targets:", *lines] if lines else []
