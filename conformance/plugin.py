@@ -6,6 +6,7 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import time
@@ -79,6 +80,7 @@ class RunState:
         self.targets = _targets(config.getoption("gspc_target"), config.getoption("gspc_option"))
         self.waivers = _waivers(self.targets, config.getoption("gspc_known_issues"))
         self.redactor = Redactor()
+        self.started = dt.datetime.now(dt.UTC)
         self.drivers: dict[str, Any] = {}
         self.unavailable: dict[str, str] = {}
         self.writer: RecordWriter | None = None
@@ -423,7 +425,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state.close()
     if not state.controller:
         return
-    session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id)
+    session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id, state.started)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -196,12 +196,9 @@ class _Conn:
             if not self.idle or self.dropped or (self.reader is not None and self.reader.buf):
                 return
             try:
-                flags = socket.MSG_PEEK | socket.MSG_DONTWAIT
-                if socket.socket.recv(self.raw, 1, flags):
+                if select.select([self.raw], [], [], 0)[0]:
                     return  # a request is on its way: it will meet the fault itself
-            except BlockingIOError:
-                pass
-            except OSError:
+            except (OSError, ValueError):
                 return
             self.dropped = True
             _shutdown(self.raw)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import platform
 from collections import Counter
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,24 @@ from conformance import __version__
 from conformance.records import merge
 from conformance.verdict import Verdict, behaviours, compute, exit_code, worst
 
+#: Packages whose versions a summary records: the harness, its runner, and the SDKs of the bundled drivers.
+PACKAGES = ("gsp-conformance", "pytest", "pytest-xdist", "pytest-timeout", "boto3", "botocore", "moto", "dropbox")
 
-def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -> dict[str, Any]:
+
+def environment() -> dict[str, Any]:
+    """Where the run happened: Python, platform, and the versions of the packages that matter."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions}
+
+
+def build(
+    run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]], started: dt.datetime | None = None
+) -> dict[str, Any]:
     """The summary document (schema: specs/schema/summary.schema.json)."""
     specs = {
         r["spec"]: {
@@ -24,10 +42,14 @@ def build(run_id: str, verdicts: list[Verdict], records: list[dict[str, Any]]) -
         }
         for r in records
     }
+    now = dt.datetime.now(dt.UTC)
     return {
         "run_id": run_id,
         "harness_version": __version__,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": now.isoformat(timespec="seconds"),
+        "duration": round((now - started).total_seconds(), 3) if started else None,
+        "environment": environment(),
+        "drivers": dict(sorted({r["target"]: r["driver"] for r in records}.items())),
         "specs": dict(sorted(specs.items())),
         "targets": sorted({v.target for v in verdicts}),
         "verdicts": [v.as_dict() for v in verdicts],
@@ -43,9 +65,9 @@ def write(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def finalize(out: Path, run_id: str) -> dict[str, Any]:
+def finalize(out: Path, run_id: str, started: dt.datetime | None = None) -> dict[str, Any]:
     """Merge a run's per-process records, judge them, and write records.jsonl and summary.json."""
     records = merge(out / "records", out / "records.jsonl")
-    summary = build(run_id, compute(records), records)
+    summary = build(run_id, compute(records), records, started)
     write(out / "summary.json", summary)
     return summary
