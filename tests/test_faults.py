@@ -1,0 +1,299 @@
+"""The fault proxy on its own: pass-through, each fault kind, counting, idle-connection drops, TLS."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conformance.engine.faults import FaultProxy, error_body
+
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
+    """A tiny keep-alive HTTP server: GET echoes the path, PUT stores, /chunked streams chunks."""
+
+    protocol_version = "HTTP/1.1"
+    store: dict[str, bytes] = {}
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (b"hello ", b"chunked ", b"world"):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        body = self.store.get(self.path, f"path={self.path}".encode())
+        self._reply(200, body, {"X-Upstream": "yes"})
+
+    do_HEAD = do_GET
+
+    def do_PUT(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            data = b""
+            while (size := int(self.rfile.readline().strip(), 16)) > 0:
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.store[self.path] = data
+        self._reply(200, b"stored %d" % len(data))
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def proxy(upstream: int) -> Iterator[FaultProxy]:
+    with FaultProxy("127.0.0.1", upstream, timeout=5) as proxy:
+        yield proxy
+
+
+def _conn(proxy: FaultProxy, timeout: float = 5) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=timeout)
+
+
+def _get(proxy: FaultProxy, path: str = "/x", method: str = "GET") -> http.client.HTTPResponse:
+    conn = _conn(proxy)
+    conn.request(method, path)
+    reply = conn.getresponse()
+    reply.body = reply.read()  # type: ignore[attr-defined]
+    conn.close()
+    return reply
+
+
+def test_pass_through_keeps_one_connection_for_many_requests(proxy: FaultProxy) -> None:
+    conn = _conn(proxy)
+    for index in range(3):
+        conn.request("GET", f"/item/{index}")
+        reply = conn.getresponse()
+        assert (reply.status, reply.read(), reply.getheader("X-Upstream")) == (
+            200,
+            f"path=/item/{index}".encode(),
+            "yes",
+        )
+    conn.request("HEAD", "/item/0")
+    head = conn.getresponse()
+    assert head.status == 200 and head.read() == b""
+    conn.close()
+    assert proxy.url == f"http://127.0.0.1:{proxy.port}"
+    assert (proxy.requests, proxy.faults_applied) == (4, 0)
+
+
+def test_pass_through_bodies_by_length_chunked_and_expect(proxy: FaultProxy) -> None:
+    big = bytes(range(256)) * 8192  # 2 MiB, larger than any one socket read
+    conn = _conn(proxy)
+    conn.request("PUT", "/big", body=big)
+    assert conn.getresponse().read() == b"stored %d" % len(big)
+    conn.request("PUT", "/chunks", body=iter([b"ab", b"cde"]), encode_chunked=True)
+    assert conn.getresponse().read() == b"stored 5"
+    conn.request("GET", "/chunked")
+    assert conn.getresponse().read() == b"hello chunked world"
+    conn.close()
+    assert _get(proxy, "/big").body == big
+    # A client that waits for 100 Continue gets it from the proxy, then the upstream's answer.
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
+        raw.sendall(b"PUT /expect HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        raw.sendall(b"xyz")
+        assert b"stored 3" in _read_until_close(raw, b"stored 3")
+
+
+def _read_until_close(sock: socket.socket, marker: bytes = b"") -> bytes:
+    data = b""
+    while marker not in data or not marker:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_status_fault_answers_a_complete_response_then_passes(proxy: FaultProxy) -> None:
+    proxy.inject("status", status=503, code="SlowDown", message="Please reduce your request rate.", times=1)
+    reply = _get(proxy)
+    assert reply.status == 503
+    assert reply.getheader("Content-Type") == "application/xml"
+    assert reply.getheader("Connection") == "close"
+    assert b"<Code>SlowDown</Code>" in reply.body and b"Please reduce your request rate." in reply.body
+    assert _get(proxy).status == 200  # times=1 is spent
+    assert (proxy.requests, proxy.faults_applied) == (2, 1)
+
+
+def test_status_fault_headers_retry_after_head_and_custom_body(proxy: FaultProxy) -> None:
+    proxy.inject("status", status=429, retry_after=2, headers={"X-Fault": "1"}, body="slow down")
+    reply = _get(proxy)
+    assert (reply.status, reply.getheader("Retry-After"), reply.getheader("X-Fault"), reply.body) == (
+        429,
+        "2",
+        "1",
+        b"slow down",
+    )
+    head = _get(proxy, method="HEAD")
+    assert head.status == 429 and head.body == b""  # a HEAD answer never has a body
+    assert _get(proxy).status == 429  # no times: until cleared
+    proxy.clear()
+    assert _get(proxy).status == 200
+
+
+def test_status_fault_reads_the_request_body_so_the_answer_is_not_lost(proxy: FaultProxy) -> None:
+    proxy.inject("status", status=500, code="InternalError")
+    conn = _conn(proxy)
+    conn.request("PUT", "/big-fail", body=b"z" * (4 << 20))
+    reply = conn.getresponse()
+    assert reply.status == 500 and b"<Code>InternalError</Code>" in reply.read()
+    proxy.clear()
+    assert _get(proxy, "/big-fail").body == b"path=/big-fail"  # never reached the upstream
+
+
+def test_json_error_format(upstream: int) -> None:
+    with FaultProxy("127.0.0.1", upstream, error_format="json") as proxy:
+        proxy.inject("status", status=500, code="internal")
+        reply = _get(proxy)
+    assert reply.getheader("Content-Type") == "application/json"
+    assert reply.body == error_body("internal", "Internal Server Error", "json")[0]
+
+
+def test_reset_fault_resets_the_connection(proxy: FaultProxy) -> None:
+    proxy.inject("reset", times=2)
+    for _ in range(2):
+        conn = _conn(proxy)
+        conn.request("GET", "/x")
+        with pytest.raises(ConnectionResetError):
+            conn.getresponse()
+        conn.close()
+    assert _get(proxy).status == 200
+    assert proxy.faults_applied == 2
+
+
+def test_stall_answers_nothing_until_the_client_gives_up(proxy: FaultProxy) -> None:
+    proxy.inject("stall", seconds=5, times=1)
+    conn = _conn(proxy, timeout=0.5)
+    start = time.monotonic()
+    conn.request("GET", "/x")
+    with pytest.raises(TimeoutError):
+        conn.getresponse()
+    assert 0.4 < time.monotonic() - start < 2
+    conn.close()
+    assert _get(proxy).status == 200
+
+
+def test_stall_ends_by_closing_after_its_seconds(proxy: FaultProxy) -> None:
+    proxy.inject("stall", seconds=0.3)
+    conn = _conn(proxy, timeout=5)
+    start = time.monotonic()
+    conn.request("GET", "/x")
+    with pytest.raises(http.client.RemoteDisconnected):
+        conn.getresponse()
+    assert 0.25 < time.monotonic() - start < 2
+
+
+def test_inject_drops_idle_pooled_connections(proxy: FaultProxy) -> None:
+    conn = _conn(proxy)
+    conn.request("GET", "/x")
+    assert conn.getresponse().read() == b"path=/x"
+    proxy.inject("status", status=500)
+    conn.sock.settimeout(2)
+    assert conn.sock.recv(10) == b""  # the proxy closed the idle keep-alive connection at once
+    conn.close()
+    assert _get(proxy).status == 500
+
+
+def test_fault_applies_to_a_request_on_a_kept_alive_connection(proxy: FaultProxy) -> None:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as raw:
+        raw.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"path=/a" in _read_until_close(raw, b"path=/a")
+        # Injected while this connection is busy sending, so it is not idle and not dropped.
+        raw.sendall(b"GET /b HTTP/1.1\r\n")
+        time.sleep(0.1)
+        proxy.inject("status", status=502, times=1)
+        raw.sendall(b"Host: x\r\n\r\n")
+        assert _read_until_close(raw).startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+
+
+def test_close_stops_listening_and_ends_connections(upstream: int) -> None:
+    proxy = FaultProxy("127.0.0.1", upstream)
+    conn = _conn(proxy)
+    conn.request("GET", "/x")
+    conn.getresponse().read()
+    proxy.inject("stall", seconds=30)
+    stalled = _conn(proxy, timeout=5)
+    stalled.request("GET", "/y")
+    start = time.monotonic()
+    proxy.close()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+        stalled.getresponse()
+    assert time.monotonic() - start < 3
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=1)
+    assert not [t for t in threading.enumerate() if t.name == f"fault-proxy-{proxy.port}"]
+
+
+def test_refuses_unknown_kinds_counts_and_remote_upstreams(upstream: int, proxy: FaultProxy) -> None:
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        proxy.inject("explode")
+    with pytest.raises(ValueError, match="times"):
+        proxy.inject("reset", times=0)
+    for host in ("10.0.0.1", "example.com", "0.0.0.0"):
+        with pytest.raises(ValueError, match="this machine"):
+            FaultProxy(host, upstream)
+
+
+def test_upstream_gone_closes_the_client_connection() -> None:
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        dead_port = spare.getsockname()[1]
+    with FaultProxy("127.0.0.1", dead_port, timeout=2) as proxy:
+        conn = _conn(proxy)
+        conn.request("GET", "/x")
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            conn.getresponse()
+
+
+def test_tls_on_the_listening_side(upstream: int) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    with FaultProxy("127.0.0.1", upstream, ssl_context=server_ctx) as proxy:
+        assert proxy.url.startswith("https://127.0.0.1:")
+        conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=client_ctx, timeout=5)
+        conn.request("GET", "/tls")
+        assert conn.getresponse().read() == b"path=/tls"
+        proxy.inject("status", status=500)
+        assert conn.sock.recv(10) == b""  # idle TLS connection dropped too
+        conn.close()
+        conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=client_ctx, timeout=5)
+        conn.request("GET", "/tls")
+        assert conn.getresponse().status == 500
+        conn.close()
