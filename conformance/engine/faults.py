@@ -181,27 +181,31 @@ def _abort(sock: socket.socket) -> None:
 
 
 class _Conn:
-    """One client connection: its raw socket and whether it waits between requests."""
+    """One client connection: its socket, whether it waits between requests, the faults it has seen."""
 
-    def __init__(self, raw: socket.socket) -> None:
+    def __init__(self, raw: socket.socket, generation: int) -> None:
         self.raw = raw
         self.lock = threading.Lock()
         self.idle = False
         self.dropped = False
+        self.generation = generation  # the proxy's inject count when this connection last checked
         self.reader: _Stream | None = None
 
-    def drop_if_idle(self) -> None:
-        """Close the connection if no part of a next request has arrived yet."""
+    def drop_if_idle(self, generation: int) -> bool:
+        """Close the connection (True) if it waits between requests and a fault came since it last looked."""
         with self.lock:
-            if not self.idle or self.dropped or (self.reader is not None and self.reader.buf):
-                return
+            if not self.idle or self.dropped or self.generation == generation:
+                return self.dropped
+            self.generation = generation
             try:
-                if select.select([self.raw], [], [], 0)[0]:
-                    return  # a request is on its way: it will meet the fault itself
+                pending = bool(self.reader and self.reader.buf) or bool(select.select([self.raw], [], [], 0)[0])
             except (OSError, ValueError):
-                return
+                return self.dropped
+            if pending:
+                return False  # a request is on its way: it will meet the fault itself
             self.dropped = True
             _shutdown(self.raw)
+            return True
 
 
 class FaultProxy:
@@ -226,6 +230,7 @@ class FaultProxy:
         self.requests = 0
         self.faults_applied = 0
         self._fault: Fault | None = None
+        self._generation = 0  # counts inject() calls
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._release = threading.Event()  # ends every stall in progress
@@ -273,10 +278,11 @@ class FaultProxy:
         fault = Fault(kind, times, int(status), extra, body or b"", float(seconds))
         with self._lock:
             self._fault = fault
+            self._generation += 1
             self._release.clear()
-            conns = list(self._conns)
+            conns, generation = list(self._conns), self._generation
         for conn in conns:  # a pooled idle connection must not carry the next request past the fault
-            conn.drop_if_idle()
+            conn.drop_if_idle(generation)
 
     def clear(self) -> None:
         """Stop injecting; stalled connections are let go."""
@@ -326,7 +332,7 @@ class FaultProxy:
             except OSError:
                 return
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Conn(raw)
+            conn = _Conn(raw, self._generation)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             with self._lock:
                 self._conns.add(conn)
@@ -346,9 +352,10 @@ class FaultProxy:
             upstream_reader: _Stream | None = None
             while True:
                 with conn.lock:
-                    conn.idle = not reader.buf
-                    if conn.dropped:
-                        return
+                    conn.idle = True
+                # Between requests: a fault injected while this one was busy still drops it.
+                if conn.drop_if_idle(self._generation):
+                    return
                 head = reader.head(wait=self.timeout)
                 with conn.lock:
                     conn.idle = False
