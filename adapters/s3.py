@@ -60,6 +60,7 @@ class S3Driver(BaseDriver):
         addressing_style: str | None = None,
         verify: bool | str | None = None,
         profile: str | None = None,
+        list_page_size: int | None = None,
         session: Any = None,
     ) -> None:
         import boto3
@@ -75,6 +76,7 @@ class S3Driver(BaseDriver):
         self.bucket = bucket
         self.key_prefix = f"{prefix}/" if prefix else ""
         self.endpoint_url = endpoint_url
+        self._paging = {"PageSize": int(list_page_size)} if list_page_size else {}
         #: A FaultProxy in front of the backend, when the target started one (see open_backend).
         self.fault_proxy: Any = None
         self._closers: list[Callable[[], None]] = []
@@ -268,7 +270,11 @@ class S3Driver(BaseDriver):
             "list",
             prefix,
             pairs,
-            lambda: iter(self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)),
+            lambda: iter(
+                self._client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=full, PaginationConfig=self._paging
+                )
+            ),
         )
         while True:
             page = self._call("list", prefix, pairs, lambda: next(pages, None))
