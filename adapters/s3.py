@@ -37,7 +37,7 @@ _DENIED = frozenset({"AccessDenied", "403", "Forbidden"})
 _THROTTLED = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "503"}
 )
-_INTERNAL = frozenset({"InternalError", "ServiceUnavailable", "500", "502", "504"})
+_INTERNAL = frozenset({"InternalError", "500", "502", "504"})
 _REDACTED = "[redacted]"
 
 
