@@ -90,6 +90,8 @@ class S3Driver(BaseDriver):
             retries={"total_max_attempts": int(retries) + 1, "mode": "standard"},
             s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
         )
+        if isinstance(verify, str) and verify.lower() in ("true", "false", "1", "0", "yes", "no"):
+            verify = verify.lower() in ("true", "1", "yes")  # given as text by `gspc --option`
         self._client = session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config, verify=verify)
         self._credentials = _credential_strings(session)
         self._caps = Capabilities(

@@ -28,6 +28,7 @@ from conformance.adapters.s3 import S3Driver, classify  # noqa: E402
 from conformance import errors  # noqa: E402
 from conformance.driver import DriverError, Mode, check_driver  # noqa: E402
 from conformance.targets import Target, open_target  # noqa: E402
+from conformance.waivers import bundled_known_issues, load_waivers  # noqa: E402
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(100, 132))
@@ -627,3 +628,34 @@ def test_moto_target_through_targets_module(base: str) -> None:
     finally:
         driver.close()
     assert os.environ.get("AWS_ACCESS_KEY_ID") != "FOOBARKEY"  # moto did not touch the environment
+
+
+@pytest.mark.parametrize("target", ["s3@moto", "s3@moto-server"])
+def test_moto_targets_ship_waivers_for_exactly_their_sse_c_findings(target: str) -> None:
+    path = bundled_known_issues(target)
+    assert path is not None
+    waivers = load_waivers(path)  # schema-checked
+    assert {w.target for w in waivers} == {target}
+    assert {(w.spec, w.clause) for w in waivers} == {
+        ("sse", "sse.c-key-required"),
+        ("sse", "sse.c-stat"),
+        ("sse", "sse.c-stat-needs-key"),
+    }
+    assert all(w.reason and w.link and w.expires is None for w in waivers)
+    assert bundled_known_issues("s3@ministack") is None  # the strict target needs none
+
+
+def test_options_given_as_text_are_converted(moto_server: S3Driver) -> None:
+    driver = S3Driver(
+        moto_server.bucket,
+        endpoint_url=moto_server.fault_proxy.url,
+        session=s3_backends.emulator_session("us-east-1"),
+        connect_timeout="1.5",
+        read_timeout="2",
+        retries="0",
+        list_page_size="3",
+        verify="false",
+    )
+    config = driver._client.meta.config
+    assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (1.5, 2.0, 1)
+    assert driver._paging == {"PageSize": 3}
