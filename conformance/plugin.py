@@ -21,6 +21,7 @@ from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
 from conformance.engine.tracker import Ledger, Tracker
 from conformance.records import RecordWriter, new_run_id
 from conformance.report import summary as summary_report
+from conformance.report.runs import failed_nodeids, load_run
 from conformance.report.terminal import behaviour_lines, matrix
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
@@ -64,6 +65,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail a case that runs longer than this (default: 60)",
     )
     group.addoption("--gspc-run-id", default=None, metavar="ID", help="the run id (default: generated)")
+    group.addoption(
+        "--gspc-rerun-failed",
+        default=None,
+        metavar="RECORDS",
+        help="run only the cases that went wrong in these records (failed, error, unexpectedly-passed); "
+        "RECORDS is a records.jsonl or a run's folder",
+    )
 
 
 class RunState:
@@ -173,6 +181,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     for level in ("MUST", "SHOULD", "MAY", "IMPL"):
         config.addinivalue_line("markers", f"{level}: cases of {level} clauses")
+    if getattr(config.option, "allure_report_dir", None):  # allure-pytest is loaded and writing results
+        from conformance.report.allure_results import AllureCases
+
+        config.pluginmanager.register(AllureCases(config), "gspc-allure")
     if state.controller:
         shutil.rmtree(state.out / "records", ignore_errors=True)
         distributed = getattr(config.option, "dist", "no") != "no"
@@ -234,6 +246,23 @@ class SpecFile(pytest.File):
         if isinstance(excinfo.value, SpecError):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --gspc-rerun-failed, keep exactly the items whose node ids failed before (as pytest's --lf)."""
+    source = config.getoption("gspc_rerun_failed", None)
+    if STATE not in config.stash or not source:
+        return
+    try:
+        wanted = failed_nodeids(load_run(Path(source)))
+    except FileNotFoundError as exc:
+        raise pytest.UsageError(f"--gspc-rerun-failed: {exc}") from None
+    # exact node id equality: params with spaces, unicode, brackets or '::' need no escaping
+    keep = [item for item in items if item.nodeid in wanted]
+    dropped = [item for item in items if item.nodeid not in wanted]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
 
 
 def _marks(config: pytest.Config, spec: Spec) -> dict[str, pytest.MarkDecorator]:
@@ -312,6 +341,7 @@ class CaseItem(pytest.Item):
             behaviour=self._behaviour(run) if outcome == "observed" else None,
         )
         state.record(record)
+        self.record = record  # read by the report plugins of this process (Allure)
         self.user_properties.append(("outcome", outcome))
         self._raise_for(outcome, reason, run)
 
