@@ -1,0 +1,175 @@
+"""certificate.json: what a certification run proved, with digests that ``gspc verify`` re-checks.
+
+Everything under ``derived`` keys is recomputed from the records alone by :func:`derive`, so a
+verifier needs only the records file, the spec files and this module: never a second run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from conformance.records import read_records
+from conformance.spec.loader import schema
+from conformance.spec.model import LEVELS
+from conformance.targets import driver_names
+from conformance.verdict import compute, judge, worst
+
+VERSION = 1
+#: Keys of a certificate recomputed from the records; any difference is a mismatch.
+DERIVED = ("target", "run_id", "specs", "verdict", "verdicts", "counts", "waivers")
+
+
+def sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def derive(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The part of a certificate that follows from the records: target, specs, verdicts, counts, waivers."""
+    targets = sorted({r["target"] for r in records})
+    run_ids = sorted({r["run_id"] for r in records})
+    specs = {
+        r["spec"]: {"name": r["spec"], "id": r["spec_id"], "title": r["spec_title"], "version": r["spec_version"],
+                    "sha256": r["spec_sha256"]}
+        for r in records
+    }  # fmt: skip
+    verdicts = compute(records)
+    return {
+        "target": ", ".join(targets),
+        "run_id": ", ".join(run_ids),
+        "specs": [specs[name] for name in sorted(specs)],
+        "verdict": worst(verdicts),
+        "verdicts": [_spec_verdict(v, specs[v.spec]["id"]) for v in verdicts],
+        "counts": dict(sorted(Counter(r["outcome"] for r in records).items())),
+        "waivers": _waivers(records),
+    }
+
+
+def _spec_verdict(verdict: Any, spec_id: str) -> dict[str, Any]:
+    """A spec's verdict, and a verdict per level judged by the same rule on that level's outcomes alone."""
+    levels = {
+        level: {"verdict": judge(verdict.counts[level], {level: verdict.counts[level]}),
+                "counts": dict(sorted(verdict.counts[level].items()))}
+        for level in LEVELS
+        if level in verdict.counts
+    }  # fmt: skip
+    return {"spec": verdict.spec, "spec_id": spec_id, "verdict": verdict.verdict, "levels": levels}
+
+
+def _waivers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The waivers the run applied, once each, with the outcomes of the cases they covered."""
+    used: dict[tuple, Counter] = defaultdict(Counter)
+    for r in records:
+        if r["waiver"]:
+            w = r["waiver"]
+            used[(r["spec"], r["clause"], r["case"], w["reason"], w["link"], w["expires"])][r["outcome"]] += 1
+    return [
+        {"spec": spec, "clause": clause, "case": case, "reason": reason, "link": link, "expires": expires,
+         "outcomes": dict(sorted(outcomes.items()))}
+        for (spec, clause, case, reason, link, expires), outcomes in sorted(used.items(), key=lambda i: str(i[0]))
+    ]  # fmt: skip
+
+
+def build(records: list[dict[str, Any]], records_file: Path, summary: dict[str, Any],
+          html: Path | None) -> dict[str, Any]:  # fmt: skip
+    """The certificate of a single-target run (schema: specs/schema/certificate.schema.json)."""
+    driver = records[0]["driver"] if records else ""
+    return {
+        "certificate_version": VERSION,
+        "date": summary["created"],
+        **derive(records),
+        "driver": driver_info(driver),
+        "harness": {"name": "gsp-conformance", "version": summary["harness_version"]},
+        "environment": summary["environment"],
+        "exit_code": summary["exit_code"],
+        "records": {"file": records_file.name, "sha256": sha256(records_file), "count": len(records)},
+        "reports": {"summary": "summary.json", "html": html.name if html else None},
+    }
+
+
+def driver_info(driver: str) -> dict[str, Any]:
+    """A driver's name, ``module:Class`` reference, and the installed distribution that provides it."""
+    reference = driver_names().get(driver, driver)
+    top = reference.partition(":")[0].split(".")[0]
+    dists = metadata.packages_distributions().get(top, [])
+    dist = dists[0] if dists else None
+    return {"name": driver, "reference": reference, "distribution": dist,
+            "version": metadata.version(dist) if dist else None}  # fmt: skip
+
+
+def write(path: Path, certificate: dict[str, Any]) -> None:
+    """Write a certificate after checking it against its schema."""
+    jsonschema.validate(certificate, schema("certificate"))
+    path.write_text(json.dumps(certificate, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def verify(certificate: dict[str, Any], records_file: Path, specs_dir: Path) -> list[str]:
+    """Every mismatch between a certificate, its records and the spec files, one line each."""
+    problems = [
+        f"certificate: {'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
+        for e in jsonschema.Draft202012Validator(schema("certificate")).iter_errors(certificate)
+    ]
+    if problems:
+        return problems
+    if not records_file.is_file():
+        return [f"records: {records_file} not found"]
+    digest = sha256(records_file)
+    if digest != certificate["records"]["sha256"]:
+        problems.append(f"records: sha256 of {records_file.name} is {digest}, the certificate says "
+                        f"{certificate['records']['sha256']} (the records were changed)")  # fmt: skip
+    records = list(read_records(records_file))  # a line that is no longer JSON shows up in the count
+    if len(records) != certificate["records"]["count"]:
+        problems.append(f"records: {len(records)} records, the certificate says {certificate['records']['count']}")
+    try:
+        derived = derive(records)
+    except (KeyError, TypeError, AttributeError) as exc:
+        return [*problems, f"records: cannot be judged ({type(exc).__name__}: {exc})"]
+    for key in DERIVED:
+        if derived[key] != certificate[key]:
+            problems += _differences(key, certificate[key], derived[key])
+    for spec in certificate["specs"]:
+        path = specs_dir / f"{spec['name']}.yaml"
+        if not path.is_file():
+            problems.append(f"spec {spec['id']} ({spec['name']}): {path} not found")
+        elif (found := sha256(path)) != spec["sha256"]:
+            problems.append(f"spec {spec['id']} ({spec['name']}): sha256 of {path} is {found}, the certificate "
+                            f"says {spec['sha256']} (the spec was changed)")  # fmt: skip
+    return problems
+
+
+def _differences(key: str, claimed: Any, derived: Any) -> list[str]:
+    """One line per differing entry of a derived field (per spec for verdicts), else one for the field."""
+    if key == "verdicts":
+        by_spec = {v["spec"]: v for v in derived}
+        lines = []
+        for v in claimed:
+            real = by_spec.pop(v["spec"], None)
+            if real is None:
+                lines.append(f"verdicts: spec {v['spec']} has no records")
+            elif real != v:
+                lines.append(f"verdicts: {v['spec']}: the certificate says {_brief(v)}, "
+                             f"the records give {_brief(real)}")  # fmt: skip
+        lines += [f"verdicts: spec {name} has records but no verdict in the certificate" for name in by_spec]
+        return lines
+    return [f"{key}: the certificate says {_short(claimed)}, the records give {_short(derived)}"]
+
+
+def _brief(verdict: dict[str, Any]) -> str:
+    levels = ", ".join(f"{level} {v['verdict']} {v['counts']}" for level, v in verdict["levels"].items())
+    return f"{verdict['verdict']} ({levels})"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 300 else text[:297] + "..."

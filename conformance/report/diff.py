@@ -1,0 +1,181 @@
+"""Run-to-run diff: new failures, fixes, outcome changes, added and removed cases, verdict changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.report.runs import PROBLEMS
+from conformance.spec.model import LEVELS
+from conformance.verdict import compute
+
+#: Change kinds, in the order reports show them; every case that differs has exactly one.
+KINDS = ("new failure", "fixed", "changed", "added", "removed")
+HEADINGS = {"new failure": "new failures", "fixed": "fixed", "changed": "changed", "added": "added",
+            "removed": "removed"}  # fmt: skip
+
+
+def change(outcome: str | None, was: str | None) -> str | None:
+    """The kind of change of one case from ``was`` to ``outcome`` (None: absent); None if unchanged."""
+    if outcome is None:
+        return "removed"
+    if was is None:
+        return "new failure" if outcome in PROBLEMS else "added"
+    if outcome == was:
+        return None
+    if outcome in PROBLEMS and was not in PROBLEMS:
+        return "new failure"
+    if was in PROBLEMS and outcome not in PROBLEMS:
+        return "fixed"
+    return "changed"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One case that differs between the runs."""
+
+    kind: str
+    spec: str
+    level: str
+    clause: str
+    nodeid: str
+    old: str | None
+    new: str | None
+    detail: str = ""
+
+
+@dataclass
+class Diff:
+    """The differences between two runs, with the target pairing used to compare them."""
+
+    entries: list[Entry] = field(default_factory=list)
+    verdicts: list[tuple[str, str, str, str]] = field(default_factory=list)  # target, spec, old, new
+    paired: tuple[str, str] | None = None
+
+    def of(self, kind: str) -> list[Entry]:
+        return [e for e in self.entries if e.kind == kind]
+
+    @property
+    def new_failures(self) -> bool:
+        return any(e.kind == "new failure" for e in self.entries)
+
+
+def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
+    """Compare two runs case by case; two single-target runs of different targets are paired."""
+    old_targets, new_targets = {r["target"] for r in old}, {r["target"] for r in new}
+    paired = None
+    if len(old_targets) == 1 and len(new_targets) == 1 and old_targets != new_targets:
+        paired = (next(iter(old_targets)), next(iter(new_targets)))
+    rename = {paired[0]: paired[1]} if paired else {}
+    before = {_key(r, rename): r for r in old}
+    after = {_key(r, {}): r for r in new}
+    entries = []
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        kind = change(now and now["outcome"], was and was["outcome"])
+        if kind is None:
+            continue
+        base = now or was
+        entries.append(
+            Entry(kind, f"{base['spec_id']} {base['spec']}", base["level"], base["clause"], base["nodeid"],
+                  was and was["outcome"], now and now["outcome"], _detail(now))
+        )  # fmt: skip
+    entries.sort(key=lambda e: (KINDS.index(e.kind), e.spec, LEVELS.index(e.level), e.clause, e.nodeid))
+    renamed = [{**r, "target": rename.get(r["target"], r["target"])} for r in old]
+    verdict_before = {(v.target, v.spec): v.verdict for v in compute(renamed)}
+    verdict_after = {(v.target, v.spec): v.verdict for v in compute(new)}
+    verdicts = [
+        (target, spec, verdict_before.get((target, spec), "absent"), verdict_after.get((target, spec), "absent"))
+        for target, spec in sorted(verdict_before.keys() | verdict_after.keys())
+        if verdict_before.get((target, spec)) != verdict_after.get((target, spec))
+    ]
+    return Diff(entries, verdicts, paired)
+
+
+def _key(record: dict[str, Any], rename: dict[str, str]) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
+    """A case's identity without its node id, which embeds the target name (so targets can be paired)."""
+    target = rename.get(record["target"], record["target"])
+    return target, record["spec"], record["case"], tuple(sorted(record["params"].items()))
+
+
+def _detail(record: dict[str, Any] | None) -> str:
+    """Why a case now fails: the first mismatch, or the reason given."""
+    if record is None or record["outcome"] not in PROBLEMS:
+        return ""
+    failure = record.get("failure")
+    if failure:
+        return f"step {failure['step']} {failure['op']}: expected {failure['expected']}, got {failure['actual']}"
+    return record.get("reason") or ""
+
+
+def _arrow(entry: Entry) -> str:
+    return f"{entry.old or '(absent)'} -> {entry.new or '(absent)'}"
+
+
+def _groups(entries: Iterable[Entry]) -> dict[tuple[str, str], list[Entry]]:
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.spec, entry.level), []).append(entry)
+    return groups
+
+
+def _headline(diff: Diff) -> str:
+    counts = [f"{len(diff.of(kind))} {HEADINGS[kind]}" for kind in KINDS]
+    return ", ".join(counts) + f"; verdict changes: {len(diff.verdicts)}"
+
+
+def text(diff: Diff, old_name: str, new_name: str) -> str:
+    """The diff for a terminal: verdict changes, then each kind grouped by spec and level."""
+    lines = [f"gspc diff {old_name} -> {new_name}: {_headline(diff)}"]
+    if diff.paired:
+        lines.append(f"comparing target {diff.paired[0]} (old) with {diff.paired[1]} (new)")
+    if diff.verdicts:
+        lines.append("\nverdict changes")
+        lines += [f"  {target}  {spec}: {old} -> {new}" for target, spec, old, new in diff.verdicts]
+    for kind in KINDS:
+        entries = diff.of(kind)
+        if not entries:
+            continue
+        lines.append(f"\n{HEADINGS[kind]} ({len(entries)})")
+        for (spec, level), group in _groups(entries).items():
+            lines.append(f"  {spec} {level}")
+            for e in group:
+                lines.append(f"    {e.nodeid}  [{e.clause}]  {_arrow(e)}")
+                if e.detail:
+                    lines.append(f"      {e.detail}")
+    if len(lines) == 1:
+        lines.append("no differences")
+    return "\n".join(lines) + "\n"
+
+
+def markdown(diff: Diff, old_name: str, new_name: str) -> str:
+    """The diff as a pull-request comment: a headline, verdict changes, and a table per kind."""
+    icon = ":x:" if diff.new_failures else ":white_check_mark:"
+    lines = [f"### {icon} GSP conformance: {_md(old_name)} → {_md(new_name)}", "", _headline(diff)]
+    if diff.paired:
+        lines += ["", f"Comparing target `{diff.paired[0]}` (old) with `{diff.paired[1]}` (new)."]
+    if diff.verdicts:
+        lines += ["", "#### Verdict changes", "", "| target | spec | old | new |", "|---|---|---|---|"]
+        lines += [f"| {_md(t)} | {_md(s)} | {old} | **{new}** |" for t, s, old, new in diff.verdicts]
+    for kind in KINDS:
+        entries = diff.of(kind)
+        if not entries:
+            continue
+        lines += ["", f"#### {HEADINGS[kind].capitalize()} ({len(entries)})", ""]
+        # long lists fold so a comment stays readable; new failures stay open
+        if kind != "new failure":
+            lines += ["<details><summary>show</summary>", ""]
+        lines += ["| spec | level | clause | case | old → new | detail |", "|---|---|---|---|---|---|"]
+        for e in entries:
+            lines.append(f"| {_md(e.spec)} | {e.level} | {_md(e.clause)} | {_md(e.nodeid)} | "
+                         f"{e.old or '—'} → {e.new or '—'} | {_md(e.detail)} |")  # fmt: skip
+        if kind != "new failure":
+            lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _md(value: str) -> str:
+    """Table-cell safe: pipes and newlines would break the row, angle brackets would become markup."""
+    cut = value if len(value) <= 300 else value[:297] + "..."
+    return cut.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
