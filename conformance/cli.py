@@ -1,14 +1,17 @@
-"""``gspc``: a thin front over pytest and the plugin, plus spec and driver inspection.
+"""``gspc``: a thin front over pytest and the plugin, plus certification, run diffs and merges.
 
-Exit codes: 0 conformant (warnings allowed), 1 non-conformant, 2 usage or configuration
-error, 3 a harness error left the run incomplete.
+Exit codes: 0 conformant (warnings allowed), 1 non-conformant (``diff``: a new failure;
+``verify``: a mismatch), 2 usage or configuration error, 3 a harness error left the run
+incomplete or a target could not run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -19,6 +22,9 @@ import pytest
 from conformance.driver import DriverError, describe
 from conformance.engine.tracker import Ledger, leftovers, target_options
 from conformance.records import new_run_id
+from conformance.report import badge, certificate, diff
+from conformance.report.merge import ensure_html, merge_runs
+from conformance.report.runs import PROBLEMS, load_run, records_path
 from conformance.report.summary import finalize
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
@@ -34,8 +40,9 @@ from conformance.targets import (
 )
 
 USAGE = 2
-#: The pytest plugins a run loads; add more after ``--`` (e.g. ``-- -p allure_pytest.plugin``).
+#: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest).
 PLUGINS = ("-p", "conformance.plugin", "-p", "pytest_timeout", "-p", "xdist.plugin")
+ALLURE_MISSING = "--allure needs allure-pytest: python -m pip install 'gsp-conformance[allure]'"
 
 
 class UsageError(Exception):
@@ -96,33 +103,49 @@ def _parser() -> argparse.ArgumentParser:
         choices=LEVELS,
         help="run only clauses of this level; repeatable",
     )
+    _run_options(run, out=Path("reports"))
     run.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="[TARGET:]KEY=VALUE",
-        help="a driver option; repeatable",
+        "--allure", type=Path, default=None, metavar="DIR", help="also write Allure results to DIR (allure-pytest)"
     )
     run.add_argument(
-        "--known-issues",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="a known-issues file of waivers; repeatable",
-    )
-    run.add_argument(
-        "--specs-dir",
+        "--rerun-failed",
         type=Path,
         default=None,
-        metavar="DIR",
-        help="spec files to use instead of the bundled ones",
+        metavar="RECORDS",
+        help="re-run exactly the cases that failed, errored or passed despite a waiver in an earlier run "
+        "(its records.jsonl or folder); targets default to that run's",
     )
-    run.add_argument(
-        "--out", type=Path, default=Path("reports"), metavar="DIR", help="output folder (default: reports)"
-    )
-    run.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per-case timeout (default: 60)")
-    run.add_argument("-n", "--workers", default=None, metavar="N", help="run on N processes (pytest-xdist), or auto")
     run.set_defaults(handler=cmd_run)
+
+    certify = commands.add_parser("certify", help="run every spec against one target; write a certificate and badge")
+    certify.add_argument("target", metavar="TARGET", help="a target such as memory, s3@moto or module:Class")
+    _run_options(certify, out=Path("certification"))
+    certify.set_defaults(handler=cmd_certify)
+
+    verify = commands.add_parser("verify", help="re-check a certificate against its records and the spec files")
+    verify.add_argument("certificate", type=Path, metavar="CERTIFICATE")
+    verify.add_argument(
+        "--records", type=Path, default=None, metavar="FILE", help="default: the records file next to the certificate"
+    )
+    verify.add_argument(
+        "--specs-dir", type=Path, default=None, metavar="DIR", help="spec files (default: the bundled ones)"
+    )
+    verify.set_defaults(handler=cmd_verify)
+
+    compare = commands.add_parser(
+        "diff", help="compare two runs: new failures, fixes, changes; exit 1 on a new failure"
+    )
+    compare.add_argument("old", type=Path, metavar="OLD", help="a records.jsonl or a run's folder")
+    compare.add_argument("new", type=Path, metavar="NEW", help="a records.jsonl or a run's folder")
+    compare.add_argument("--markdown", action="store_true", help="Markdown for a pull-request comment")
+    compare.set_defaults(handler=cmd_diff)
+
+    report = commands.add_parser("report", help="join the records of several runs (CI shards) into one report")
+    report.add_argument(
+        "--merge", nargs="+", type=Path, required=True, metavar="DIR", help="run folders; a later one wins a case"
+    )
+    report.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the joined report goes")
+    report.set_defaults(handler=cmd_report)
 
     specs = commands.add_parser("specs", help="list, lint or show specs")
     specs.add_argument("action", choices=["list", "lint", "show"])
@@ -140,10 +163,84 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_options(parser: argparse.ArgumentParser, out: Path) -> None:
+    """Options shared by run and certify: driver options, waivers, specs, output, timeout, workers."""
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="[TARGET:]KEY=VALUE",
+        help="a driver option; repeatable",
+    )
+    parser.add_argument(
+        "--known-issues",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a known-issues file of waivers; repeatable",
+    )
+    parser.add_argument(
+        "--specs-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="spec files to use instead of the bundled ones",
+    )
+    parser.add_argument("--out", type=Path, default=out, metavar="DIR", help=f"output folder (default: {out})")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per-case timeout (default: 60)")
+    parser.add_argument("-n", "--workers", default=None, metavar="N", help="run on N processes (pytest-xdist), or auto")
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     specs_dir = args.specs_dir or bundled_specs_dir()
     specs = _select(load_specs(spec_files(specs_dir)), args.spec)
-    targets = [Target.parse(t) for t in args.driver + args.target] or default_targets()
+    targets = [Target.parse(t) for t in args.driver + args.target]
+    if args.rerun_failed:
+        earlier = _earlier_run(args.rerun_failed, args.out)
+        failed = [r for r in earlier if r["outcome"] in PROBLEMS]
+        if not failed:
+            print(f"gspc: nothing to re-run: no case failed in {args.rerun_failed}")
+            return 0
+        specs = [s for s in specs if s.name in {r["spec"] for r in failed}]  # collect only the specs involved
+        targets = targets or [Target.parse(t) for t in sorted({r["target"] for r in failed})]
+        extra = ["--gspc-rerun-failed", str(args.rerun_failed.resolve()), *extra]
+    if args.allure:
+        if importlib.util.find_spec("allure_pytest") is None:
+            raise UsageError(ALLURE_MISSING)
+        # cleaned here, once: --clean-alluredir would make every xdist worker wipe the others' results
+        shutil.rmtree(args.allure, ignore_errors=True)
+        extra = ["-p", "allure_pytest.plugin", "--alluredir", str(args.allure.resolve()), *extra]
+    if args.level:
+        extra = ["-m", " or ".join(args.level), *extra]
+    code = _pytest_run(args, specs, specs_dir, targets or default_targets(), extra)
+    if args.rerun_failed and code != USAGE:
+        _report_uncollected({r["nodeid"] for r in failed}, args.out)
+    return code
+
+
+def _report_uncollected(wanted: set[str], out: Path) -> None:
+    """Name the failed cases a re-run could not select again (their spec, params or target changed)."""
+    missing = sorted(wanted - {r["nodeid"] for r in load_run(out)})
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        print(f"gspc: {len(missing)} failed cases were not re-run (changed spec, params or target, or left out "
+              f"by a selection): {shown}", file=sys.stderr)  # fmt: skip
+
+
+def _earlier_run(path: Path, out: Path) -> list[dict]:
+    """The records of the run to repeat; refuses an --out that would overwrite them."""
+    try:
+        earlier = load_run(path)
+    except FileNotFoundError as exc:
+        raise UsageError(f"--rerun-failed: {exc}") from None
+    if records_path(path).resolve().is_relative_to(out.resolve()):
+        raise UsageError(f"--rerun-failed: give another --out than {out}: the re-run would overwrite the records")
+    return earlier
+
+
+def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, targets: list[Target],
+                extra: list[str]) -> int:  # fmt: skip
+    """Run pytest over spec files and targets in a child process; the run's exit code (0, 1, 2 or 3)."""
     for target in targets:
         load_driver_class(target.driver)  # an unknown driver is a usage error before pytest starts
     out = args.out.resolve()
@@ -168,8 +265,6 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     for flag, values in (("--gspc-option", args.option), ("--gspc-known-issues", args.known_issues)):
         for value in values:
             pytest_args += [flag, value]
-    if args.level:
-        pytest_args += ["-m", " or ".join(args.level)]
     if args.workers:
         pytest_args += ["-n", str(args.workers)]
     # pytest runs in a child process, so a driver that kills its process cannot take the report with it;
@@ -186,6 +281,86 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         print("gspc: no case ran (check --spec, --level and the pytest arguments)", file=sys.stderr)
         return USAGE
     return json.loads(summary_path.read_text())["exit_code"]
+
+
+def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
+    if extra:  # a certificate covers every case of every spec: no selection may narrow it
+        raise UsageError(f"certify runs every case; pytest arguments are not allowed: {' '.join(extra)}")
+    specs_dir = args.specs_dir or bundled_specs_dir()
+    specs = load_specs(spec_files(specs_dir))
+    out = args.out.resolve()
+    for stale in ("certificate.json", "badge.svg", "badge.json", "index.html"):
+        (out / stale).unlink(missing_ok=True)
+    code = _pytest_run(args, specs, specs_dir, [Target.parse(args.target)], [])
+    if code == USAGE:
+        return code
+    records = load_run(out)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    html = ensure_html(out, records, summary)
+    cert = certificate.build(records, out / "records.jsonl", summary, html)
+    certificate.write(out / "certificate.json", cert)
+    (out / "badge.svg").write_text(badge.svg(cert["verdict"], subject=cert["target"]), encoding="utf-8")
+    (out / "badge.json").write_text(json.dumps(badge.endpoint(cert["verdict"]), indent=2) + "\n", encoding="utf-8")
+    print(f"gspc: {cert['target']} is {cert['verdict']} on {len(cert['specs'])} specs; "
+          f"certificate, badge{', HTML report' if html else ''} and records in {_shown(out)}")  # fmt: skip
+    if html is None:
+        print("gspc: no HTML renderer installed (conformance.report.html); certificate written without it",
+              file=sys.stderr)  # fmt: skip
+    return code
+
+
+def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        cert = json.loads(args.certificate.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{args.certificate}: cannot read the certificate: {exc}") from None
+    records = args.records
+    if records is None:
+        name = cert.get("records", {}).get("file", "records.jsonl") if isinstance(cert, dict) else "records.jsonl"
+        records = args.certificate.parent / Path(name).name  # a bare name: never a path the certificate chooses
+    problems = certificate.verify(cert, records, args.specs_dir or bundled_specs_dir())
+    for problem in problems:
+        print(f"{args.certificate}: {problem}")
+    if problems:
+        return 1
+    print(f"{args.certificate}: verified: {cert['target']} is {cert['verdict']} on "
+          f"{', '.join(s['id'] for s in cert['specs'])} ({cert['records']['count']} records)")  # fmt: skip
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, extra: list[str]) -> int:
+    runs = []
+    for path in (args.old, args.new):
+        try:
+            runs.append(load_run(path))
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+    found = diff.compare(*runs)
+    render = diff.markdown if args.markdown else diff.text
+    sys.stdout.write(render(found, str(args.old), str(args.new)))
+    return 1 if found.new_failures else 0
+
+
+def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
+    out = args.out.resolve()
+    if any(run.resolve() == out for run in args.merge):
+        raise UsageError("--out must be a new folder, not one of the runs merged")
+    try:
+        summary = merge_runs(args.merge, out)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    records = load_run(out)
+    html = ensure_html(out, records, summary)
+    print(f"gspc: {len(records)} records of {len(args.merge)} runs: {summary['verdict']}; "
+          f"records.jsonl, summary.json{', index.html' if html else ''} in {_shown(out)}")  # fmt: skip
+    return summary["exit_code"]
+
+
+def _shown(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
 
 
 def _select(specs: list[Spec], wanted: list[str]) -> list[Spec]:
