@@ -1,0 +1,27 @@
+"""Drivers for the report tests: one that fails clauses and also breaks the harness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine_drivers import DeleteMissingFails
+
+
+class DownProxy:
+    """A fault proxy that cannot be reached: every fault step is a harness error, not a driver failure."""
+
+    def inject(self, kind: str, times: int | None = None, **options: Any) -> None:
+        raise ConnectionRefusedError("fault proxy at 127.0.0.1:9 refused the connection")
+
+    def clear(self) -> None:
+        return None
+
+
+class FailsAndBreaks(DeleteMissingFails):
+    """Breaks GSP-46 (delete of a missing path raises) and puts an unreachable fault proxy in front."""
+
+    name = "fails-and-breaks"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fault_proxy = DownProxy()
