@@ -12,6 +12,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.records import merge
+from conformance.report.html import write_html
 from conformance.verdict import Verdict, behaviours, compute, exit_code, worst
 
 #: Packages whose versions a summary records: the harness, its runner, and the SDKs of the bundled drivers.
@@ -66,8 +67,9 @@ def write(path: Path, summary: dict[str, Any]) -> None:
 
 
 def finalize(out: Path, run_id: str, started: dt.datetime | None = None) -> dict[str, Any]:
-    """Merge a run's per-process records, judge them, and write records.jsonl and summary.json."""
+    """Merge a run's per-process records, judge them, and write records.jsonl, summary.json and index.html."""
     records = merge(out / "records", out / "records.jsonl")
     summary = build(run_id, compute(records), records, started)
     write(out / "summary.json", summary)
+    write_html(out, records, summary)
     return summary

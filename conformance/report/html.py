@@ -1,0 +1,298 @@
+"""index.html: one self-contained page (matrix, clauses, cases with traces) rendered from the records.
+
+The page must open fast with 100,000 records, so the data is split into three inert
+``<script type="application/json">`` blocks that the page reads in order: a small head
+(aggregates: the matrix, per-clause counts, metadata) that renders the first view, a columnar
+case index with a string table, and the step traces, one line per record, parsed only when a
+case is opened. Every string reaches the page as JSON with ``<``, ``>``, ``&``, U+2028 and
+U+2029 escaped, and the page builds its DOM with textContent only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conformance.spec.loader import LOADER, bundled_specs_dir
+from conformance.verdict import compute
+
+OUTCOMES = ("failed", "error", "unexpectedly-passed", "waived", "passed", "observed", "not-applicable", "not-run")
+PROBLEMS = frozenset({"failed", "error", "unexpectedly-passed"})
+LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "MAY": 2, "IMPL": 3}
+CHANGES = ("", "new failure", "fixed", "changed", "added")
+
+# Escapes that keep JSON inert inside <script>: no "</script>", no "<!--", no entity, no JS line breaks.
+_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+_MARKERS = ("@@HEAD@@", "@@INDEX@@", "@@TRACES@@")
+
+
+def embed(value: Any) -> str:
+    """Compact JSON of ``value`` that is safe as the text of a <script> element."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _escape(text)
+
+
+def _escape(text: str) -> str:
+    for raw, escaped in _ESCAPES:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text
+
+
+def deflated(text: str) -> str:
+    """``text`` deflated and base64-encoded, as a JSON string (the page inflates it)."""
+    return '"' + base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii") + '"'
+
+
+def write_html(
+    out: Path, records: list[dict[str, Any]], summary: dict[str, Any], baseline: list[dict[str, Any]] | None = None
+) -> Path:
+    """Write ``out/index.html`` for a run's records and summary (and a baseline run's records); return its path."""
+    head, index, traces = build(records, summary, baseline)
+    parts = _template()
+    path = Path(out) / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(parts[0])
+        handle.write(embed(head))
+        handle.write(parts[1])
+        handle.write(deflated(embed(index)))
+        handle.write(parts[2])
+        handle.write(traces)
+        handle.write(parts[3])
+    return path
+
+
+@cache
+def _template() -> list[str]:
+    """The template cut at its data markers, with the CSP naming the hashes of its own scripts."""
+    template = files("conformance.report").joinpath("html_template.html").read_text(encoding="utf-8")
+    # Only the page's own scripts may run: injected markup could not run a script or a handler anyway.
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+        for code in re.findall(r"<script>(.*?)</script>", template, flags=re.S)
+    )
+    template = template.replace("@@SCRIPT_HASHES@@", hashes)
+    parts, rest = [], template
+    for marker in _MARKERS:
+        before, found, rest = rest.partition(marker)
+        if not found:
+            raise ValueError(f"html template lacks {marker}")
+        parts.append(before)
+    return [*parts, rest]
+
+
+def build(
+    records: list[dict[str, Any]], summary: dict[str, Any], baseline: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The page's data: head (aggregates and metadata), columnar index, and the traces text."""
+    strings: dict[str, int] = {}
+    targets = list(summary.get("targets") or [])
+    target_ix = {t: i for i, t in enumerate(targets)}
+    spec_meta = summary.get("specs") or {}
+    spec_names = sorted(set(spec_meta) | {r["spec"] for r in records})
+    spec_ix = {s: i for i, s in enumerate(spec_names)}
+    outcomes = list(OUTCOMES)
+    outcome_ix = {o: i for i, o in enumerate(outcomes)}
+    clause_ix: dict[tuple[str, str], int] = {}
+    clauses: list[list[Any]] = []
+    case_ix: dict[tuple[str, str], int] = {}
+    cases: list[list[Any]] = []
+    failures: dict[tuple[Any, ...], int] = {}
+    waivers: dict[str, int] = {}
+    agg: Counter = Counter()
+    first_problem: dict[tuple[int, int], int] = {}
+    base = _baseline_outcomes(baseline)
+    cols: dict[str, list[Any]] = {k: [] for k in ("tg", "cs", "pm", "nd", "oc", "du", "rs", "fl", "bh", "wv", "wk")}
+    tg, cs, pm, nd, oc, du, rs, fl, bh, wv, wk = (cols[k] for k in cols)
+    ch: list[int] = []
+    bo: list[int] = []
+    lines: list[str] = []
+    dumps, encode = json.dumps, _line_encoder()
+
+    def sid(text: str | None) -> int:
+        if text is None:
+            return -1
+        found = strings.get(text)
+        if found is None:
+            found = strings[text] = len(strings)
+        return found
+
+    for n, r in enumerate(records):
+        target, spec, clause, case = r["target"], r["spec"], r["clause"], r["case"]
+        t = target_ix.get(target)
+        if t is None:
+            t = target_ix[target] = len(targets)
+            targets.append(target)
+        ck = (spec, clause)
+        c = clause_ix.get(ck)
+        if c is None:
+            c = clause_ix[ck] = len(clauses)
+            clauses.append([spec_ix[spec], clause, r.get("rule", ""), r.get("level", ""), r.get("status", "")])
+        kk = (spec, case)
+        k = case_ix.get(kk)
+        if k is None:
+            k = case_ix[kk] = len(cases)
+            cases.append([c, case, r.get("title", "")])
+        outcome = r["outcome"]
+        o = outcome_ix.get(outcome)
+        if o is None:
+            o = outcome_ix[outcome] = len(outcomes)
+            outcomes.append(outcome)
+        tg.append(t)
+        cs.append(k)
+        params = r.get("params") or {}
+        pm.append(sid(", ".join(f"{a}={b}" for a, b in params.items())) if params else -1)
+        nodeid = r.get("nodeid", "")
+        prefix = f"{spec}::{case}[{target}"
+        nd.append(sid("\x01" + nodeid[len(prefix) :] if nodeid.startswith(prefix) else nodeid))
+        oc.append(o)
+        du.append(int((r.get("duration") or 0) * 1e6))
+        rs.append(sid(r.get("reason")))
+        failure = r.get("failure")
+        if failure:
+            fk = (failure.get("step"), sid(failure.get("op")), sid(failure.get("expected")), sid(failure.get("actual")))
+            f = failures.get(fk)
+            if f is None:
+                f = failures[fk] = len(failures)
+            fl.append(f)
+        else:
+            fl.append(-1)
+        bh.append(sid(r.get("behaviour")))
+        waiver = r.get("waiver")
+        if waiver:
+            wtext = dumps(waiver, sort_keys=True)
+            w = waivers.get(wtext)
+            if w is None:
+                w = waivers[wtext] = len(waivers)
+            wv.append(w)
+        else:
+            wv.append(-1)
+        wk.append(sid(r.get("worker")))
+        agg[(c, t, o)] += 1
+        if outcome in PROBLEMS and (c, t) not in first_problem:
+            first_problem[(c, t)] = n
+        # The trace line also carries what the index leaves out (leftovers), read only when a case opens.
+        lines.append(encode([r.get("steps") or [], r.get("leftovers") or []]))
+        if base is not None:
+            change, was = _change(outcome, base.pop((target, nodeid), None))
+            ch.append(change)
+            bo.append(sid(was))
+
+    _fill_clause_texts(clauses, spec_names, spec_meta)
+    head = {
+        "meta": _meta(summary, records),
+        "targets": targets,
+        "specs": [{"name": s, **spec_meta.get(s, {})} for s in spec_names],
+        "outcomes": outcomes,
+        "clauses": clauses,
+        "cases": cases,
+        "verdicts": _verdicts(summary, baseline),
+        "agg": [[c, t, o, count] for (c, t, o), count in agg.items()],
+        "problems": [[c, t, n] for (c, t), n in first_problem.items()],
+        "behaviours": summary.get("behaviours") or {},
+        "baseline": _baseline_head(baseline, ch, base),
+        "records": len(records),
+    }
+    index = {
+        "S": list(strings),
+        "F": [list(f) for f in failures],
+        "W": [json.loads(w) for w in waivers],
+        "changes": list(CHANGES),
+        **cols,
+    }
+    if base is not None:
+        index["ch"], index["bo"] = ch, bo
+    return head, index, deflated("\n".join(lines))
+
+
+def _line_encoder() -> Callable[[Any], str]:
+    """Compact JSON of one value; reuses one C encoder, since building one per call doubles the cost."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    encoder = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+def _meta(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("run_id", "harness_version", "created", "duration", "verdict", "exit_code", "environment", "drivers")
+    meta = {k: summary.get(k) for k in keys}
+    meta["totals"] = summary.get("totals") or dict(Counter(r["outcome"] for r in records))
+    run_ids = sorted({r.get("run_id", "") for r in records})
+    if len(run_ids) > 1:  # a merged report of several shards or runs
+        meta["run_ids"] = run_ids
+    return meta
+
+
+def _verdicts(summary: dict[str, Any], baseline: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    before = {(v.target, v.spec): v.verdict for v in compute(baseline)} if baseline is not None else {}
+    rows = []
+    for v in summary.get("verdicts") or []:
+        row = {k: v.get(k) for k in ("target", "spec", "verdict", "counts")}
+        row["failed_clauses"] = len(v.get("failed_clauses") or {})
+        if baseline is not None:
+            row["was"] = before.get((v["target"], v["spec"]), "absent")
+        rows.append(row)
+    return rows
+
+
+def _baseline_outcomes(baseline: list[dict[str, Any]] | None) -> dict[tuple[str, str], str] | None:
+    if baseline is None:
+        return None
+    return {(r["target"], r.get("nodeid", "")): r["outcome"] for r in baseline}
+
+
+def _change(outcome: str, was: str | None) -> tuple[int, str | None]:
+    """The change of one case against the baseline: an index into CHANGES and the old outcome."""
+    if was is None:
+        return (1 if outcome in PROBLEMS else 4), None
+    if outcome == was:
+        return 0, was
+    if outcome in PROBLEMS and was not in PROBLEMS:
+        return 1, was
+    if was in PROBLEMS and outcome not in PROBLEMS:
+        return 2, was
+    return 3, was
+
+
+def _baseline_head(
+    baseline: list[dict[str, Any]] | None, changes: list[int], removed: dict[tuple[str, str], str] | None
+) -> dict[str, Any] | None:
+    if baseline is None or removed is None:
+        return None
+    counts = Counter(changes)
+    run_ids = sorted({r.get("run_id", "") for r in baseline})
+    return {
+        "run_id": ", ".join(run_ids),
+        "records": len(baseline),
+        "counts": {CHANGES[i]: counts[i] for i in range(1, len(CHANGES))} | {"removed": len(removed)},
+        # Removed cases have no record in this run; list them (capped) so a shrinking run is visible.
+        "removed": [[t, node, o] for (t, node), o in sorted(removed.items())[:1000]],
+    }
+
+
+def _fill_clause_texts(clauses: list[list[Any]], spec_names: list[str], meta: dict[str, Any]) -> None:
+    """Append text, source and position to each clause row, from the bundled spec file with the run's sha256."""
+    texts: dict[tuple[str, str], tuple[str, str]] = {}
+    wanted = {m.get("sha256") for m in meta.values()}
+    for path in sorted(bundled_specs_dir().glob("*.yaml")):
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest() not in wanted:
+            continue  # a different version of the spec: its text may not be what ran
+        doc = yaml.load(raw, Loader=LOADER) or {}
+        for pos, clause in enumerate(doc.get("clauses") or []):
+            texts[(path.stem, clause.get("id"))] = (clause.get("text", ""), clause.get("source", ""), pos)
+    for row in clauses:
+        row += texts.get((spec_names[row[0]], row[1]), (None, None, None))
