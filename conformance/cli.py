@@ -26,6 +26,7 @@ from conformance.report import badge, certificate, diff
 from conformance.report.merge import ensure_html, merge_runs
 from conformance.report.runs import PROBLEMS, load_run, records_path
 from conformance.report.summary import finalize
+from conformance.report.terminal import matrix
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
 from conformance.targets import (
@@ -351,6 +352,7 @@ def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(str(exc)) from None
     records = load_run(out)
     html = ensure_html(out, records, summary)
+    print("\n".join(matrix(summary["verdicts"])))
     print(f"gspc: {len(records)} records of {len(args.merge)} runs: {summary['verdict']}; "
           f"records.jsonl, summary.json{', index.html' if html else ''} in {_shown(out)}")  # fmt: skip
     return summary["exit_code"]
