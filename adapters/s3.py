@@ -127,6 +127,8 @@ class S3Driver(BaseDriver):
             options["session"] = eb.emulator_session(options.get("region", "us-east-1"))
             return cls._ready(server, None, options, purge=True)
         options["session"] = eb.emulator_session(options.get("region", "us-east-1"))
+        if backend == "ministack" and eb.ministack_python(python) is None:
+            raise DriverError(f"s3@ministack: {cls.backend_unavailable(backend)}")
         try:
             server = eb.moto_server() if backend == "moto-server" else eb.MinistackServer(eb.ministack_python(python))
         except eb.BackendError as exc:

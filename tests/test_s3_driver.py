@@ -584,6 +584,8 @@ def test_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(s3_backends.MINISTACK_PYTHON_ENV, "/nonexistent/python")
     reason = S3Driver.backend_unavailable("ministack")
     assert reason and "ministack" in reason
+    with pytest.raises(DriverError, match="ministack is not installed"):
+        S3Driver.open_backend("ministack", {})
 
 
 def test_url_target_uses_the_standard_credential_chain(
