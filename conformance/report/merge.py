@@ -32,15 +32,3 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, Any]:
     run_ids = sorted({r["run_id"] for r in read_records(parts)})
     (out / "index.html").unlink(missing_ok=True)  # a stale page of another run must not survive the merge
     return finalize(out, run_ids[0] if len(run_ids) == 1 else new_run_id())
-
-
-def ensure_html(out: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> Path | None:
-    """``out/index.html``: kept if the run wrote it, else written now; None when no HTML renderer is installed."""
-    page = out / "index.html"
-    if page.exists():
-        return page
-    try:
-        from conformance.report.html import write_html
-    except ImportError:
-        return None
-    return write_html(out, records, summary)
