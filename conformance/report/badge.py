@@ -30,11 +30,12 @@ def svg(verdict: str, label: str = LABEL, subject: str | None = None) -> str:
     left, right = _width(label), _width(message)
     total = left + right
     tip = escape(f"{label}: {message}" + (f" ({subject})" if subject else ""))
+    key = f"gspc-{verdict}"  # ids unique per verdict, so badges inlined in one page keep their own shapes
     return f"""<svg xmlns="http://www.w3.org/2000/svg" width="{total}" height="20" role="img" aria-label="{tip}">
 <title>{tip}</title>
-<linearGradient id="s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>
-<clipPath id="r"><rect width="{total}" height="20" rx="3" fill="#fff"/></clipPath>
-<g clip-path="url(#r)"><rect width="{left}" height="20" fill="#555"/><rect x="{left}" width="{right}" height="20" fill="{colour}"/><rect width="{total}" height="20" fill="url(#s)"/></g>
+<linearGradient id="{key}-s" x2="0" y2="100%"><stop offset="0" stop-color="#bbb" stop-opacity=".1"/><stop offset="1" stop-opacity=".1"/></linearGradient>
+<clipPath id="{key}-r"><rect width="{total}" height="20" rx="3" fill="#fff"/></clipPath>
+<g clip-path="url(#{key}-r)"><rect width="{left}" height="20" fill="#555"/><rect x="{left}" width="{right}" height="20" fill="{colour}"/><rect width="{total}" height="20" fill="url(#{key}-s)"/></g>
 <g fill="#fff" text-anchor="middle" font-family="Verdana,Geneva,DejaVu Sans,sans-serif" font-size="11">
 <text x="{left / 2}" y="14" fill="#010101" fill-opacity=".3">{escape(label)}</text><text x="{left / 2}" y="13">{escape(label)}</text>
 <text x="{left + right / 2}" y="14" fill="#010101" fill-opacity=".3">{escape(message)}</text><text x="{left + right / 2}" y="13">{escape(message)}</text>
