@@ -18,6 +18,7 @@ from conformance.adapters.dropbox.emulator import DropboxEmulator  # noqa: E402
 
 from conformance import errors  # noqa: E402
 from conformance.driver import DriverError, Mode, Object, check_driver  # noqa: E402
+from conformance.engine.faults import FaultProxy  # noqa: E402
 from conformance.targets import Target, close_driver, open_target  # noqa: E402
 
 CHUNK = 32 * 1024  # a small per-request limit, so upload sessions are exercised cheaply
@@ -569,8 +570,20 @@ def test_emulator_target_through_the_harness(key):
     driver = open_target(Target.parse("dropbox@emulator"))
     emulator = driver.emulator
     assert isinstance(emulator, DropboxEmulator)
-    assert driver.fault_proxy is emulator.faults  # the harness's fault cases apply to this target
+    assert isinstance(driver.fault_proxy, FaultProxy)  # the harness's proxy stands in front, over TLS
     driver.write(f"{key}/t", b"ok")
+    assert driver.read(f"{key}/t") == b"ok"
+    driver.fault_proxy.inject("status", status=429, retry_after=3, times=1)
+    with pytest.raises(errors.RequestThrottled) as throttled:
+        driver.read(f"{key}/t")
+    assert throttled.value.retry_after == 3
+    driver.fault_proxy.inject("reset", times=1)
+    with pytest.raises(errors.NetworkError):
+        driver.stat(f"{key}/t")
+    driver.fault_proxy.inject("status", status=500)
+    with pytest.raises(errors.ServiceInternal):
+        driver.stat(f"{key}/t")
+    driver.fault_proxy.clear()
     assert driver.read(f"{key}/t") == b"ok"
     host, port = emulator.host.split(":")
     close_driver(driver)

@@ -332,31 +332,12 @@ def test_injected_reset_and_truncation(dbx, emulator, base):
     assert dbx.files_download(f"{base}/f")[1].content == b"0123456789" * 100
 
 
-def test_fault_proxy_interface_persists_until_clear(dbx, emulator, base):
-    dbx.files_upload(b"x", f"{base}/f")
-    emulator.faults.inject("status", status=500, code="InternalError")
-    for _ in range(3):
-        with pytest.raises(InternalServerError):
-            dbx.files_get_metadata(f"{base}/f")
-    emulator.faults.clear()
-    assert dbx.files_get_metadata(f"{base}/f").size == 1
-    emulator.faults.inject("status", status=429, retry_after=2, times=1)
-    with pytest.raises(RateLimitError):
-        dbx.files_get_metadata(f"{base}/f")
-    assert dbx.files_get_metadata(f"{base}/f").size == 1  # times=1: used up
-    emulator.faults.inject("reset", times=1)
-    with pytest.raises(requests.ConnectionError):
-        dbx.files_get_metadata(f"{base}/f")
-    with pytest.raises(ValueError):
-        emulator.faults.inject("flood")
-
-
 def test_stall_delays_then_serves(emulator, base):
     slow = emulator.client(timeout=0.2)
     slow.files_upload(b"x", f"{base}/f")
-    emulator.faults.inject("stall", seconds=0.5, times=1)
+    emulator.fail_next(1, kind="stall", seconds=0.5)
     with pytest.raises(requests.exceptions.Timeout):
         slow.files_get_metadata(f"{base}/f")
-    emulator.faults.inject("stall", seconds=0.05, times=1)
+    emulator.fail_next(1, kind="stall", seconds=0.05)
     assert slow.files_get_metadata(f"{base}/f").size == 1
-    emulator.faults.clear()
+    emulator.clear_faults()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class DropboxDriver(BaseDriver):
         self.root = paths.normalize_root(root)
         self.request_size_maximum = request_size_maximum
         self.emulator: Any = None  # set by open_backend("emulator"); close() stops it
-        self.fault_proxy: Any = None  # set by open_backend("emulator"): inject(kind, ...) / clear()
+        self.fault_proxy: Any = None  # open_backend("emulator"): the harness's FaultProxy in front of it
         self._sdk = dropbox
         self._files = dropbox.files
         self._errmap = errmap
@@ -154,17 +155,29 @@ class DropboxDriver(BaseDriver):
         """A driver on the bundled emulator (started here, stopped by close()) or on live Dropbox."""
         backend = backend or "emulator"
         if backend == "emulator":
-            from conformance.adapters.dropbox.emulator import DropboxEmulator
+            from conformance.adapters.dropbox.emulator import DropboxEmulator, error_document
+
+            from conformance.engine.faults import FaultProxy
 
             limit = _number("request_size_maximum", options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM), int)
             emulator = DropboxEmulator(upload_size_maximum=limit).start()
-            try:
-                driver = cls(emulator.token, host=emulator.host, ca_file=emulator.ca_file, **options)
+            proxy = None
+            try:  # the harness's fault proxy stands in front, speaking TLS on both sides
+                proxy = FaultProxy(
+                    "127.0.0.1",
+                    emulator.port,
+                    ssl_context=emulator.tls_context,
+                    upstream_ssl=ssl.create_default_context(cafile=emulator.ca_file),
+                    error_document=error_document,
+                )
+                driver = cls(emulator.token, host=f"127.0.0.1:{proxy.port}", ca_file=emulator.ca_file, **options)
             except BaseException:
+                if proxy is not None:
+                    proxy.close()
                 emulator.stop()
                 raise
             driver.emulator = emulator
-            driver.fault_proxy = emulator.faults  # the harness's fault cases inject here
+            driver.fault_proxy = proxy
             return driver
         if backend == "live":
             return cls(**_live_credentials(), **options)
@@ -174,6 +187,9 @@ class DropboxDriver(BaseDriver):
         """Close the HTTP session, and stop the emulator this driver started."""
         with contextlib.suppress(Exception):
             self._dbx.close()
+        if self.fault_proxy is not None:
+            self.fault_proxy.close()
+            self.fault_proxy = None
         if self.emulator is not None:
             self.emulator.stop()
             self.emulator = None

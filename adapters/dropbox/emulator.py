@@ -77,36 +77,20 @@ class Fault:
     seconds: float = 0.0  # how long a stall waits before serving the request
 
 
-class FaultInjector:
-    """The harness's fault-proxy interface (``inject``/``clear``), served by the emulator itself.
-
-    Faults last until ``clear()`` unless ``times`` is given. ``code`` (an S3 error code such as
-    SlowDown) has no Dropbox meaning and is ignored: the emulator answers a status the way
-    Dropbox does, so a 503 without ``retry_after`` is a transient server error.
-    """
-
-    def __init__(self, emulator: DropboxEmulator) -> None:
-        self._emulator = emulator
-
-    def inject(
-        self,
-        kind: str,
-        *,
-        status: int = 500,
-        code: str | None = None,
-        seconds: float = 0.0,
-        retry_after: int | None = None,
-        times: int | None = None,
-    ) -> None:
-        """Start answering requests with a fault: status, reset or stall."""
-        if kind not in ("status", "reset", "stall"):
-            raise ValueError(f"unknown fault kind {kind!r}; known: status, reset, stall")
-        count = times or 1 << 62  # a proxy fault persists until cleared
-        self._emulator.fail_next(count, status, retry_after=retry_after, kind=kind, seconds=seconds)
-
-    def clear(self) -> None:
-        """Stop every fault."""
-        self._emulator.clear_faults()
+def error_document(
+    status: int, retry_after: float | None = None, reason: str = "too_many_requests"
+) -> tuple[bytes, str]:
+    """An error answer as Dropbox sends it: JSON for 429 and 403 (the SDK decodes those), text otherwise."""
+    if status == 429:
+        error: dict[str, Any] = {"reason": {".tag": reason}}
+        if retry_after is not None:
+            error["retry_after"] = retry_after
+        return json.dumps({"error_summary": f"{reason}/..", "error": error}).encode(), "application/json"
+    if status == 403:
+        return json.dumps({"error_summary": "no_permission/..", "error": {".tag": "no_permission"}}).encode(), (
+            "application/json"
+        )
+    return b"injected failure", "text/plain; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -155,7 +139,8 @@ class DropboxEmulator:
         self._dir: str | None = None
         self.ca_file = ""
         self.host = ""
-        self.faults = FaultInjector(self)
+        self.port = 0
+        self.tls_context: ssl.SSLContext | None = None  # the server side, for a proxy that stands in front
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -169,7 +154,9 @@ class DropboxEmulator:
         self.ca_file = str(Path(self._dir) / "ca.pem")
         ca.cert_pem.write_to_path(self.ca_file)
         self._server = _Server(("127.0.0.1", 0), _Handler, context, self)
-        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        self.port = self._server.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
+        self.tls_context = context
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="dropbox-emulator", daemon=True
         )
@@ -362,16 +349,8 @@ class DropboxEmulator:
             headers["Retry-After"] = str(fault.retry_after)
         if fault.json_body is not None:
             return _json(req, fault.status, fault.json_body, headers)
-        if fault.status == 429:
-            error: dict[str, Any] = {"reason": {".tag": fault.reason}}
-            if fault.retry_after is not None:
-                error["retry_after"] = fault.retry_after
-            body = {"error_summary": f"{fault.reason}/..", "error": error}
-            return _json(req, 429, body, headers)
-        if fault.status == 403:  # Dropbox's 403 is a JSON AccessError
-            body = {"error_summary": "no_permission/..", "error": {".tag": "no_permission"}}
-            return _json(req, 403, body, headers)
-        return req.reply(fault.status, b"injected failure", "text/plain; charset=utf-8", headers)
+        body, content_type = error_document(fault.status, fault.retry_after, fault.reason)
+        return req.reply(fault.status, body, content_type, headers)
 
 
 class _Unsatisfiable(Exception):

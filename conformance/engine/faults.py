@@ -16,6 +16,7 @@ import socket
 import ssl
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -219,6 +220,7 @@ class FaultProxy:
         ssl_context: ssl.SSLContext | None = None,
         upstream_ssl: ssl.SSLContext | None = None,
         error_format: str = "xml",
+        error_document: Callable[[int, float | None], tuple[bytes, str]] | None = None,
         timeout: float = 30.0,
     ) -> None:
         if not _is_loopback(upstream_host):
@@ -226,6 +228,7 @@ class FaultProxy:
         self.upstream = (upstream_host, int(upstream_port))
         self.ssl_context, self.upstream_ssl = ssl_context, upstream_ssl
         self.error_format, self.timeout = error_format, timeout
+        self.error_document = error_document  # (status, retry_after) -> (body, content type) in a service's dialect
         #: Requests seen and faults applied, for tests that prove what reached the wire.
         self.requests = 0
         self.faults_applied = 0
@@ -269,7 +272,10 @@ class FaultProxy:
         if isinstance(body, str):
             body = body.encode()
         if kind == "status":
-            if body is None:
+            if body is None and self.error_document is not None:
+                body, content_type = self.error_document(int(status), retry_after)
+                extra.setdefault("Content-Type", content_type)
+            elif body is None:
                 phrase = message or _phrase(status)
                 body, content_type = error_body(code or _phrase(status).replace(" ", ""), phrase, self.error_format)
                 extra.setdefault("Content-Type", content_type)
