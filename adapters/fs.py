@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import errors
-from conformance.driver import BaseDriver, Capabilities, DriverError, Mode, Object
+from conformance.driver import OPERATIONS, BaseDriver, Capabilities, DriverError, Mode, Object
 
 FILE_MODE = Mode.READ | Mode.APPEND  # any regular file can be appended to, as go-storage's fs reports
 
@@ -28,16 +28,7 @@ class FsDriver(BaseDriver):
         self.root.mkdir(parents=True, exist_ok=True)
         self._remove_root = remove_root_on_close
         self._caps = Capabilities(
-            operations={
-                "write",
-                "read",
-                "stat",
-                "delete",
-                "list",
-                "create_append",
-                "write_append",
-                "commit_append",
-            },
+            operations=OPERATIONS,
             pairs={"read": {"offset", "size"}},
         )
 

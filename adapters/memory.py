@@ -10,7 +10,7 @@ from typing import Any
 from conformance.adapters import sse
 
 from conformance import errors
-from conformance.driver import BaseDriver, Capabilities, Mode, Object
+from conformance.driver import OPERATIONS, BaseDriver, Capabilities, Mode, Object
 
 MiB = 1024 * 1024
 
@@ -33,16 +33,7 @@ class MemoryDriver(BaseDriver):
         self._objects: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._caps = Capabilities(
-            operations={
-                "write",
-                "read",
-                "stat",
-                "delete",
-                "list",
-                "create_append",
-                "write_append",
-                "commit_append",
-            },
+            operations=OPERATIONS,
             pairs={
                 "write": {"content_type"} | sse.SSE_WRITE_PAIRS,
                 "read": {"offset", "size"} | sse.SSE_C_PAIRS,

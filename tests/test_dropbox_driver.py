@@ -17,7 +17,7 @@ from conformance.adapters.dropbox.driver import APPEND_TOTAL_SIZE_MAXIMUM, Appen
 from conformance.adapters.dropbox.emulator import DropboxEmulator  # noqa: E402
 
 from conformance import errors  # noqa: E402
-from conformance.driver import DriverError, Mode, Object, check_driver  # noqa: E402
+from conformance.driver import OPERATIONS, DriverError, Mode, Object, check_driver  # noqa: E402
 from conformance.engine.faults import FaultProxy  # noqa: E402
 from conformance.targets import Target, close_driver, open_target  # noqa: E402
 
@@ -62,16 +62,7 @@ def assert_context(err: errors.StorageError, op: str, path: str | None) -> None:
 
 def test_driver_declares_what_it_does(drv):
     caps = check_driver(drv)
-    assert caps.operations == {
-        "write",
-        "read",
-        "stat",
-        "delete",
-        "list",
-        "create_append",
-        "write_append",
-        "commit_append",
-    }
+    assert caps.operations == set(OPERATIONS)
     assert caps.pairs == {"read": {"offset", "size"}}
     assert caps.limits == {"append_total_size_maximum": 350 * 1024**3}
     assert not any("server_side_encryption" in p for names in caps.pairs.values() for p in names)

@@ -18,7 +18,7 @@ from typing import Any
 from conformance.adapters.dropbox import paths
 
 from conformance import errors
-from conformance.driver import BaseDriver, Capabilities, DriverError, Mode, Object
+from conformance.driver import OPERATIONS, BaseDriver, Capabilities, DriverError, Mode, Object
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -108,16 +108,7 @@ class DropboxDriver(BaseDriver):
             # The SDK has no host argument; the per-client map does not depend on import order.
             self._dbx._host_map = {"api": host, "content": host, "notify": host}
         self._caps = Capabilities(
-            operations={
-                "write",
-                "read",
-                "stat",
-                "delete",
-                "list",
-                "create_append",
-                "write_append",
-                "commit_append",
-            },
+            operations=OPERATIONS,
             pairs={"read": {"offset", "size"}},
             limits={"append_total_size_maximum": APPEND_TOTAL_SIZE_MAXIMUM},
         )
