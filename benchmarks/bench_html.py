@@ -71,8 +71,8 @@ def _record(rng, target, fails, lacks, spec, case, clause, expansion, variant) -
     if set(case.requires) & lacks:
         outcome, reason, steps = "not-applicable", f"{target} does not declare {', '.join(sorted(case.requires))}", []
     elif clause.level == "IMPL":
-        labels = ["as listed", "emptied at create_append", "old content until commit"]
-        outcome, behaviour = "observed", rng.choice(labels)
+        seen = ["as listed", "emptied at create_append", "old content until commit"]
+        outcome, behaviour = "observed", rng.choice(seen)
     elif clause.id in fails or rng.random() < 0.004:
         outcome, failure = "failed", _failure(rng, steps, target)
         if target == "s3@moto" and clause.id.startswith("sse."):
