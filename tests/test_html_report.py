@@ -77,7 +77,7 @@ class Page:
                 for row in self.page.locator("table.cases tr.row").all()]  # fmt: skip
 
     def count(self) -> int:
-        return int(self.page.inner_text("#count").split()[0])
+        return int(self.page.inner_text("#count").split()[0].replace(",", ""))
 
     def close(self) -> None:
         self.context.close()
