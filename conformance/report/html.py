@@ -22,9 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from conformance.spec.loader import LOADER, bundled_specs_dir
+from conformance.report.diff import change
 from conformance.verdict import compute
 
 OUTCOMES = ("failed", "error", "unexpectedly-passed", "waived", "passed", "observed", "not-applicable", "not-run")
@@ -139,7 +137,8 @@ def build(
         c = clause_ix.get(ck)
         if c is None:
             c = clause_ix[ck] = len(clauses)
-            clauses.append([spec_ix[spec], clause, r.get("rule", ""), r.get("level", ""), r.get("status", "")])
+            clauses.append([spec_ix[spec], clause, r.get("rule", ""), r.get("level", ""), r.get("status", ""),
+                            r.get("clause_text"), r.get("clause_source"), r.get("clause_index")])  # fmt: skip
         kk = (spec, case)
         k = case_ix.get(kk)
         if k is None:
@@ -190,7 +189,6 @@ def build(
             ch.append(change)
             bo.append(sid(was))
 
-    _fill_clause_texts(clauses, spec_names, spec_meta)
     head = {
         "meta": _meta(summary, records),
         "targets": targets,
@@ -256,15 +254,8 @@ def _baseline_outcomes(baseline: list[dict[str, Any]] | None) -> dict[tuple[str,
 
 def _change(outcome: str, was: str | None) -> tuple[int, str | None]:
     """The change of one case against the baseline: an index into CHANGES and the old outcome."""
-    if was is None:
-        return (1 if outcome in PROBLEMS else 4), None
-    if outcome == was:
-        return 0, was
-    if outcome in PROBLEMS and was not in PROBLEMS:
-        return 1, was
-    if was in PROBLEMS and outcome not in PROBLEMS:
-        return 2, was
-    return 3, was
+    kind = change(outcome, was)
+    return CHANGES.index(kind) if kind else 0, was
 
 
 def _baseline_head(
@@ -281,18 +272,3 @@ def _baseline_head(
         # Removed cases have no record in this run; list them (capped) so a shrinking run is visible.
         "removed": [[t, node, o] for (t, node), o in sorted(removed.items())[:1000]],
     }
-
-
-def _fill_clause_texts(clauses: list[list[Any]], spec_names: list[str], meta: dict[str, Any]) -> None:
-    """Append text, source and position to each clause row, from the bundled spec file with the run's sha256."""
-    texts: dict[tuple[str, str], tuple[str, str]] = {}
-    wanted = {m.get("sha256") for m in meta.values()}
-    for path in sorted(bundled_specs_dir().glob("*.yaml")):
-        raw = path.read_bytes()
-        if hashlib.sha256(raw).hexdigest() not in wanted:
-            continue  # a different version of the spec: its text may not be what ran
-        doc = yaml.load(raw, Loader=LOADER) or {}
-        for pos, clause in enumerate(doc.get("clauses") or []):
-            texts[(path.stem, clause.get("id"))] = (clause.get("text", ""), clause.get("source", ""), pos)
-    for row in clauses:
-        row += texts.get((spec_names[row[0]], row[1]), (None, None, None))
