@@ -19,7 +19,7 @@ class RecordWriter:
         self._file = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -61,7 +61,7 @@ def merge(parts: Path, into: Path) -> list[dict[str, Any]]:
     into.parent.mkdir(parents=True, exist_ok=True)
     with into.open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return records
 
 

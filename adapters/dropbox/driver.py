@@ -29,6 +29,7 @@ APPEND_TOTAL_SIZE_MAXIMUM = 350 * GiB
 REQUEST_SIZE_MAXIMUM = 150 * MiB
 
 BACKENDS = ("emulator", "live")
+EMULATOR_TIMEOUT = 2.0  # seconds; the emulator answers in milliseconds, so only a fault takes longer
 CREDENTIALS_HINT = (
     "set DROPBOX_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN (and DROPBOX_APP_SECRET unless the app uses PKCE)"
 )
@@ -152,6 +153,7 @@ class DropboxDriver(BaseDriver):
 
             limit = _number("request_size_maximum", options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM), int)
             emulator = DropboxEmulator(upload_size_maximum=limit).start()
+            options = {"timeout": EMULATOR_TIMEOUT} | options  # a stalled local answer surfaces in seconds
             proxy = None
             try:  # the harness's fault proxy stands in front, speaking TLS on both sides
                 proxy = FaultProxy(
