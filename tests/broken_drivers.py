@@ -271,7 +271,7 @@ class ReadPairsIgnored(MemoryDriver):
 class HiddenCreateAppend(MemoryDriver):
     """Declares create_append absent, but it works."""
 
-    breaks = {"errors.not-implemented", "errors.envelope"}
+    breaks = {"append.absent-refused", "errors.envelope"}
 
     def __init__(self) -> None:
         super().__init__()
