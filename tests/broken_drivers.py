@@ -278,6 +278,16 @@ class HiddenCreateAppend(MemoryDriver):
         self._caps = dataclasses.replace(self._caps, operations=self._caps.operations - {"create_append"})
 
 
+class HiddenList(MemoryDriver):
+    """Declares list absent, but it works."""
+
+    breaks = {"errors.not-implemented"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._caps = dataclasses.replace(self._caps, operations=self._caps.operations - {"list"})
+
+
 class ReadRangeIgnored(MemoryDriver):
     """read declares offset and size but returns the whole object."""
 
