@@ -376,8 +376,3 @@ class Store:
         """Every stored path (display form), sorted: what a test can assert about the namespace."""
         with self._lock:
             return sorted(node.display for node in self._nodes.values())
-
-    def open_sessions(self) -> int:
-        """How many upload sessions are not finished yet."""
-        with self._lock:
-            return sum(not s.finished for s in self._sessions.values())
