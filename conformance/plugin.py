@@ -125,7 +125,7 @@ class RunState:
         if self.ledger is None:
             self.ledger = Ledger(self.out / "ledger" / f"{self.run_id}-{self.worker_id}.jsonl", self.run_id)
             for target in self.targets:
-                self.ledger.log("open", target.name, "", options=target.options)
+                self.ledger.log("open", target.name, "", options=self.redactor.pairs(target.options))
         return self.ledger
 
     def close(self) -> None:
@@ -334,7 +334,7 @@ class CaseItem(pytest.Item):
             )
         record.update(
             outcome=outcome,
-            reason=reason,
+            reason=state.redactor.scrub(reason) if reason else None,
             duration=round(time.perf_counter() - start, 6),
             steps=run.steps,
             failure=run.failure,
