@@ -160,24 +160,14 @@ def build(
         du.append(int((r.get("duration") or 0) * 1e6))
         rs.append(sid(r.get("reason")))
         failure = r.get("failure")
-        if failure:
+        if failure:  # identical failures (same step, op, expected, actual) share one row
             fk = (failure.get("step"), sid(failure.get("op")), sid(failure.get("expected")), sid(failure.get("actual")))
-            f = failures.get(fk)
-            if f is None:
-                f = failures[fk] = len(failures)
-            fl.append(f)
+            fl.append(failures.setdefault(fk, len(failures)))
         else:
             fl.append(-1)
         bh.append(sid(r.get("behaviour")))
         waiver = r.get("waiver")
-        if waiver:
-            wtext = dumps(waiver, sort_keys=True)
-            w = waivers.get(wtext)
-            if w is None:
-                w = waivers[wtext] = len(waivers)
-            wv.append(w)
-        else:
-            wv.append(-1)
+        wv.append(waivers.setdefault(dumps(waiver, sort_keys=True), len(waivers)) if waiver else -1)
         wk.append(sid(r.get("worker")))
         agg[(c, t, o)] += 1
         if outcome in PROBLEMS and (c, t) not in first_problem:
