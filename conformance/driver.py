@@ -229,7 +229,10 @@ def check_driver(driver: object) -> Capabilities:
         raise DriverError(f"{label}: has no string attribute 'name'")
     if not callable(getattr(driver, "capabilities", None)):
         raise DriverError(f"{label}: has no capabilities() method")
-    caps = driver.capabilities()
+    try:
+        caps = driver.capabilities()
+    except Exception as exc:
+        raise DriverError(f"{label}: capabilities() raised {type(exc).__name__}: {exc}") from None
     if not isinstance(caps, Capabilities):
         raise DriverError(f"{label}: capabilities() returned {type(caps).__name__}, not Capabilities")
     problems = caps.problems()

@@ -6,10 +6,14 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +114,8 @@ class RunState:
         """Open every target once so a bad driver stops the run before any case (exit 2)."""
         for target in self.targets:
             try:
-                self.driver(target)
+                with deadline(self.timeout, f"target {target.name}: opening took longer than {self.timeout:g} s"):
+                    self.driver(target)
             except TargetUnavailable:
                 continue
             if not keep_open:
@@ -135,6 +140,25 @@ class RunState:
         for handle in (self.writer, self.ledger):
             if handle is not None:
                 handle.close()
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, message: str) -> Iterator[None]:
+    """Raise DriverError(message) if the block runs longer than ``seconds`` (main thread, POSIX)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise DriverError(message)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _targets(names: list[str], options: list[str]) -> list[Target]:
@@ -192,7 +216,7 @@ def pytest_configure(config: pytest.Config) -> None:
             state.preflight(keep_open=not distributed)
         except DriverError as exc:
             state.close()
-            raise pytest.UsageError(str(exc)) from None
+            raise pytest.UsageError(state.redactor.scrub(str(exc))) from None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -366,8 +390,13 @@ class CaseItem(pytest.Item):
         tracker = Tracker(driver, self.target.name, prefix, state.journal())
         try:
             run_case(self.case, self.params, tracker, caps.limits, state.redactor, run)
-        finally:
+        except pytest.fail.Exception:  # timed out: a hung driver would hang its cleanup too
+            record["leftovers"] = list(tracker.created)  # journalled: `gspc clean --run-id` removes them
+            raise
+        except BaseException:
             record["leftovers"] = tracker.cleanup()
+            raise
+        record["leftovers"] = tracker.cleanup()
         if self.clause.level == "IMPL":
             return "observed", None
         waiver = find_waiver(state.waivers, self.target.name, self.spec.name, self.case.id, self.clause.id)

@@ -85,6 +85,10 @@ def open_target(target: Target) -> Any:
             driver = cls(**target.options)
     except TypeError as exc:
         raise DriverError(f"target {target.name}: bad options {sorted(target.options)}: {exc}") from None
+    except (DriverError, TargetUnavailable):
+        raise
+    except Exception as exc:  # a driver that cannot even start is a configuration problem, not a traceback
+        raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
     try:
         check_driver(driver)
     except DriverError:

@@ -87,3 +87,39 @@ class CrashingStat(MemoryDriver):
         if path.endswith("/delete-existing/0/object"):
             os._exit(13)
         return super().stat(path, **pairs)
+
+
+class BrokenInit(MemoryDriver):
+    """Cannot start: its constructor raises."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("backend refused the handshake")
+
+
+class CapsRaise(MemoryDriver):
+    """capabilities() raises instead of declaring."""
+
+    def capabilities(self) -> Capabilities:
+        raise KeyError("capabilities")
+
+
+class SlowOpen(MemoryDriver):
+    """Its constructor never returns within a run's patience."""
+
+    def __init__(self) -> None:
+        time.sleep(30)
+        super().__init__()
+
+
+class HangingEverything(MemoryDriver):
+    """stat and delete hang: a timed-out case must not hang again in its cleanup."""
+
+    name = "hanging-everything"
+
+    def stat(self, path: str, **pairs: Any) -> Object:
+        time.sleep(30)
+        return super().stat(path, **pairs)
+
+    def delete(self, path: str, **pairs: Any) -> None:
+        time.sleep(30)
+        super().delete(path, **pairs)

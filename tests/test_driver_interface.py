@@ -75,9 +75,17 @@ def test_mode_prints_like_go_storage() -> None:
         ("engine_drivers:UnknownPair", "unknown pair 'colour' on write"),
         ("nosuchdriver", "unknown driver 'nosuchdriver'"),
         ("engine_drivers:Nope", "module engine_drivers has no Nope"),
+        ("engine_drivers:BrokenInit", "cannot open: RuntimeError: backend refused the handshake"),
+        ("engine_drivers:CapsRaise", "capabilities() raised KeyError"),
     ],
 )
 def test_bad_driver_stops_the_run_with_one_line(tmp_path: Path, driver: str, message: str) -> None:
     done = gspc("run", "--driver", driver, "--spec", "delete", "--out", "out", cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_driver_that_never_opens_stops_the_run(tmp_path: Path) -> None:
+    done = gspc("run", "--driver", "engine_drivers:SlowOpen", "--spec", "delete", "--timeout", "1", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "opening took longer than 1 s" in done.stderr and "Traceback" not in done.stderr + done.stdout

@@ -200,3 +200,12 @@ def test_a_crashing_worker_does_not_stop_the_run(tmp_path: Path) -> None:
 def records_of_delete_spec() -> list[str]:
     (spec,) = [s for s in load_specs(spec_files()) if s.name == "delete"]
     return [f"{case.id}-{i}" for case in spec.cases for i, _ in enumerate(case.expansions())]
+
+
+def test_a_case_that_times_out_skips_its_cleanup_and_leaves_it_journalled(tmp_path: Path) -> None:
+    done = gspc("run", "--driver", "engine_drivers:HangingEverything", "--spec", "delete", "--timeout", "1",
+                "--out", "out", "--", "-k", "delete-existing and flat", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1
+    timed_out = [r for r in records(tmp_path / "out") if r["reason"] == "timed out"]
+    assert timed_out and all(r["leftovers"] for r in timed_out)
+    assert all(r["failure"]["op"] == "delete" for r in timed_out)  # the delete step itself hung
