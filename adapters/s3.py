@@ -116,7 +116,13 @@ class S3Driver(BaseDriver):
                 options["endpoint_url"] = backend
             if not options.get("bucket"):
                 raise DriverError("s3: a real endpoint needs the option 'bucket'")
-            return cls(**options)
+            driver = cls(**options)
+            try:
+                driver.check_access()
+            except DriverError:
+                driver.close()
+                raise
+            return driver
         if backend not in BACKENDS:
             raise DriverError(f"s3: unknown backend {backend!r} (known: {', '.join(BACKENDS)}, or an http(s):// URL)")
         python = options.pop("ministack_python", None)
@@ -296,6 +302,18 @@ class S3Driver(BaseDriver):
                 )
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def check_access(self) -> None:
+        """Fail fast with one line when the bucket is missing or the credentials are refused."""
+        where = f"bucket {self.bucket!r}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
+        try:
+            self._call("stat", "", {}, lambda: self._client.head_bucket(Bucket=self.bucket))
+        except errors.PermissionDenied:
+            raise DriverError(f"s3: the credentials were refused for {where} (check AWS_* or the profile)") from None
+        except errors.ObjectNotExist:
+            raise DriverError(f"s3: {where} does not exist") from None
+        except errors.StorageError as exc:
+            raise DriverError(f"s3: cannot use {where}: {type(exc).__name__}: {exc.message}") from None
 
     def _key(self, path: str, op: str) -> str:
         _check_path(path, allow_empty=False, op=op, driver=self.name)

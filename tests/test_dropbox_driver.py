@@ -671,3 +671,12 @@ def test_503_is_throttled_only_with_retry_after(drv, emu, key):
     emu.fail_next(1, 503)
     with pytest.raises(errors.ServiceInternal):
         drv.stat(f"{key}/f")
+
+
+def test_a_refused_token_is_one_line_at_open(emu):
+    wrong = DropboxDriver("not-the-token", host=emu.host, ca_file=emu.ca_file)
+    with pytest.raises(DriverError, match=r"^dropbox: the credentials were refused") as refused:
+        wrong.check_access()
+    assert "not-the-token" not in str(refused.value)
+    right = DropboxDriver(emu.token, host=emu.host, ca_file=emu.ca_file, root="/not-made-yet")
+    right.check_access()  # a root that does not exist yet is fine

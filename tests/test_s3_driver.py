@@ -661,3 +661,21 @@ def test_options_given_as_text_are_converted(moto_server: S3Driver) -> None:
     config = driver._client.meta.config
     assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (1.5, 2.0, 1)
     assert driver._paging == {"PageSize": 3}
+
+
+def test_a_refused_credential_or_missing_bucket_is_one_line_at_open(
+    moto_server: S3Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conformance.engine.faults import FaultProxy
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-secret-0000000000000000000000")
+
+    upstream = moto_server.endpoint_url.rsplit(":", 1)[1].split("/")[0]
+    with FaultProxy("127.0.0.1", int(upstream)) as proxy:
+        proxy.inject("status", status=403, code="AccessDenied")
+        with pytest.raises(DriverError, match=r"^s3: the credentials were refused for bucket 'gone'"):
+            S3Driver.open_backend(proxy.url, {"bucket": "gone", "region": "us-east-1", "retries": "0"})
+        proxy.clear()
+        with pytest.raises(DriverError, match=r"^s3: bucket 'no-such-bucket-x' at .* does not exist"):
+            S3Driver.open_backend(proxy.url, {"bucket": "no-such-bucket-x", "region": "us-east-1", "retries": "0"})

@@ -173,7 +173,13 @@ class DropboxDriver(BaseDriver):
             driver.fault_proxy = proxy
             return driver
         if backend == "live":
-            return cls(**_live_credentials(), **options)
+            driver = cls(**_live_credentials(), **options)
+            try:
+                driver.check_access()
+            except DriverError:
+                driver.close()
+                raise
+            return driver
         raise DriverError(f"dropbox: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
 
     def close(self) -> None:
@@ -249,6 +255,20 @@ class DropboxDriver(BaseDriver):
                     f"{name} must be a non-negative integer, not {value!r}", op="read", path=path, driver=self.name
                 )
         return offset or 0, size
+
+    def check_access(self) -> None:
+        """Fail fast with one line when the token is refused (a root that does not exist yet is fine)."""
+        try:
+            with self._call("stat", None):
+                self._dbx.files_get_metadata(self.root)
+        except errors.ObjectNotExist:
+            return
+        except errors.PermissionDenied:
+            raise DriverError("dropbox: the credentials were refused (check DROPBOX_TOKEN or the refresh token)") from (
+                None
+            )
+        except errors.StorageError as exc:
+            raise DriverError(f"dropbox: cannot reach Dropbox: {type(exc).__name__}: {exc.message}") from None
 
     def stat(self, path: str, **pairs: Any) -> Object:
         self.check_pairs("stat", pairs, path)
