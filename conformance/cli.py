@@ -52,6 +52,8 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if os.getcwd() not in sys.path:  # a driver module next to you is found, as `python -m` would find it
+        sys.path.insert(0, os.getcwd())
     extra: list[str] = []
     if "--" in argv:
         split = argv.index("--")
@@ -271,6 +273,7 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     # pytest runs in a child process, so a driver that kills its process cannot take the report with it;
     # only the plugins a run needs are loaded, so nothing else installed changes a run.
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
     code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args, *extra], env=env).returncode
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
         return USAGE

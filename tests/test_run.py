@@ -209,3 +209,42 @@ def test_a_case_that_times_out_skips_its_cleanup_and_leaves_it_journalled(tmp_pa
     timed_out = [r for r in records(tmp_path / "out") if r["reason"] == "timed out"]
     assert timed_out and all(r["leftovers"] for r in timed_out)
     assert all(r["failure"]["op"] == "delete" for r in timed_out)  # the delete step itself hung
+
+
+NEWCOMER_DRIVER = """
+from conformance import errors
+from conformance.driver import BaseDriver, Capabilities, Mode, Object
+
+
+class MyDriver(BaseDriver):
+    name = "mystore"
+
+    def __init__(self):
+        self.data = {}
+
+    def capabilities(self):
+        return Capabilities(operations={"write", "stat", "delete"})
+
+    def write(self, path, data, **pairs):
+        self.check_pairs("write", pairs, path)
+        self.data[path] = bytes(data)
+        return Object(path=path, mode=Mode.READ, size=len(data))
+
+    def stat(self, path, **pairs):
+        self.check_pairs("stat", pairs, path)
+        if path not in self.data:
+            raise errors.ObjectNotExist(op="stat", path=path, driver=self.name)
+        return Object(path=path, mode=Mode.READ, size=len(self.data[path]))
+
+    def delete(self, path, **pairs):
+        self.check_pairs("delete", pairs, path)
+        self.data.pop(path, None)
+"""
+
+
+def test_a_driver_module_in_the_working_folder_is_found(tmp_path: Path) -> None:
+    (tmp_path / "mystore.py").write_text(NEWCOMER_DRIVER)
+    done = gspc("run", "--driver", "mystore:MyDriver", "--spec", "delete", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    outcomes = {r["outcome"] for r in records(tmp_path / "out")}
+    assert outcomes == {"passed", "not-applicable"}
