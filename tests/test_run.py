@@ -211,40 +211,15 @@ def test_a_case_that_times_out_skips_its_cleanup_and_leaves_it_journalled(tmp_pa
     assert all(r["failure"]["op"] == "delete" for r in timed_out)  # the delete step itself hung
 
 
-NEWCOMER_DRIVER = """
-from conformance import errors
-from conformance.driver import BaseDriver, Capabilities, Mode, Object
+def readme_driver() -> str:
+    """The example driver of the README, as a newcomer would copy it."""
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = text.index("```python\n# mystore.py")
+    return text[start + len("```python\n") : text.index("```", start + 10)]
 
 
-class MyDriver(BaseDriver):
-    name = "mystore"
-
-    def __init__(self):
-        self.data = {}
-
-    def capabilities(self):
-        return Capabilities(operations={"write", "stat", "delete"})
-
-    def write(self, path, data, **pairs):
-        self.check_pairs("write", pairs, path)
-        self.data[path] = bytes(data)
-        return Object(path=path, mode=Mode.READ, size=len(data))
-
-    def stat(self, path, **pairs):
-        self.check_pairs("stat", pairs, path)
-        if path not in self.data:
-            raise errors.ObjectNotExist(op="stat", path=path, driver=self.name)
-        return Object(path=path, mode=Mode.READ, size=len(self.data[path]))
-
-    def delete(self, path, **pairs):
-        self.check_pairs("delete", pairs, path)
-        self.data.pop(path, None)
-"""
-
-
-def test_a_driver_module_in_the_working_folder_is_found(tmp_path: Path) -> None:
-    (tmp_path / "mystore.py").write_text(NEWCOMER_DRIVER)
-    done = gspc("run", "--driver", "mystore:MyDriver", "--spec", "delete", "--out", "out", cwd=tmp_path)
+def test_the_readme_driver_is_found_in_the_working_folder_and_conformant(tmp_path: Path) -> None:
+    (tmp_path / "mystore.py").write_text(readme_driver())
+    done = gspc("run", "--driver", "mystore:MyDriver", "--option", "bucket=b1", "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
-    outcomes = {r["outcome"] for r in records(tmp_path / "out")}
-    assert outcomes == {"passed", "not-applicable"}
+    assert {v["verdict"] for v in summary(tmp_path / "out")["verdicts"]} == {"conformant"}
