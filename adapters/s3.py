@@ -116,13 +116,7 @@ class S3Driver(BaseDriver):
                 options["endpoint_url"] = backend
             if not options.get("bucket"):
                 raise DriverError("s3: a real endpoint needs the option 'bucket'")
-            driver = cls(**options)
-            try:
-                driver.check_access()
-            except DriverError:
-                driver.close()
-                raise
-            return driver
+            return cls(**options)
         if backend not in BACKENDS:
             raise DriverError(f"s3: unknown backend {backend!r} (known: {', '.join(BACKENDS)}, or an http(s):// URL)")
         python = options.pop("ministack_python", None)

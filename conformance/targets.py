@@ -8,6 +8,7 @@ A driver class may offer embedded backends with two class attributes::
     def open_backend(cls, backend, options): ...  # returns a ready driver; close() tears it down
 
 and ``backend_unavailable(backend) -> str | None`` to say why a backend cannot run here.
+A driver may define ``check_access()``, raising DriverError, to fail fast on refused credentials.
 Without ``open_backend`` the driver is built as ``cls(**options)``.
 """
 
@@ -91,6 +92,9 @@ def open_target(target: Target) -> Any:
         raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
     try:
         check_driver(driver)
+        check_access = getattr(driver, "check_access", None)
+        if callable(check_access):  # refused credentials or a missing bucket: one line now, not a failure per case
+            check_access()
     except DriverError:
         close_driver(driver)
         raise

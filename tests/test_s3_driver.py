@@ -675,7 +675,8 @@ def test_a_refused_credential_or_missing_bucket_is_one_line_at_open(
     with FaultProxy("127.0.0.1", int(upstream)) as proxy:
         proxy.inject("status", status=403, code="AccessDenied")
         with pytest.raises(DriverError, match=r"^s3: the credentials were refused for bucket 'gone'"):
-            S3Driver.open_backend(proxy.url, {"bucket": "gone", "region": "us-east-1", "retries": "0"})
+            open_target(Target.parse(f"s3@{proxy.url}", {"bucket": "gone", "region": "us-east-1", "retries": "0"}))
         proxy.clear()
         with pytest.raises(DriverError, match=r"^s3: bucket 'no-such-bucket-x' at .* does not exist"):
-            S3Driver.open_backend(proxy.url, {"bucket": "no-such-bucket-x", "region": "us-east-1", "retries": "0"})
+            options = {"bucket": "no-such-bucket-x", "region": "us-east-1", "retries": "0"}
+            open_target(Target.parse(f"s3@{proxy.url}", options))

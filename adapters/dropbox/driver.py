@@ -173,13 +173,7 @@ class DropboxDriver(BaseDriver):
             driver.fault_proxy = proxy
             return driver
         if backend == "live":
-            driver = cls(**_live_credentials(), **options)
-            try:
-                driver.check_access()
-            except DriverError:
-                driver.close()
-                raise
-            return driver
+            return cls(**_live_credentials(), **options)
         raise DriverError(f"dropbox: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
 
     def close(self) -> None:
