@@ -42,7 +42,7 @@ from conformance.targets import (
 
 USAGE = 2
 #: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest).
-PLUGINS = ("-p", "conformance.plugin", "-p", "pytest_timeout", "-p", "xdist.plugin")
+PLUGINS = ("-p", "conformance.plugin", "-p", "xdist.plugin")
 ALLURE_MISSING = "--allure needs allure-pytest: python -m pip install 'gsp-conformance[allure]'"
 
 

@@ -6,24 +6,21 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.driver import DriverError
-from conformance.engine.redact import Redactor
+from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
 from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
 from conformance.engine.tracker import Ledger, Tracker
 from conformance.records import RecordWriter, new_run_id
+from conformance.redact import Redactor
 from conformance.report import summary as summary_report
 from conformance.report.runs import failed_nodeids, load_run
 from conformance.report.terminal import behaviour_lines, matrix
@@ -118,6 +115,8 @@ class RunState:
                     self.driver(target)
             except TargetUnavailable:
                 continue
+            except CaseTimeout as exc:
+                raise DriverError(str(exc)) from None
             if not keep_open:
                 close_driver(self.drivers.pop(target.name))
 
@@ -140,25 +139,6 @@ class RunState:
         for handle in (self.writer, self.ledger):
             if handle is not None:
                 handle.close()
-
-
-@contextlib.contextmanager
-def deadline(seconds: float, message: str) -> Iterator[None]:
-    """Raise DriverError(message) if the block runs longer than ``seconds`` (main thread, POSIX)."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise DriverError(message)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _targets(names: list[str], options: list[str]) -> list[Target]:
@@ -203,6 +183,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     state = RunState(config)
     config.stash[STATE] = state
+    watch_user_interrupts()
     for level in ("MUST", "SHOULD", "MAY", "IMPL"):
         config.addinivalue_line("markers", f"{level}: cases of {level} clauses")
     if getattr(config.option, "allure_report_dir", None):  # allure-pytest is loaded and writing results
@@ -245,7 +226,7 @@ class SpecFile(pytest.File):
         marks = _marks(self.config, spec)
         for case in spec.cases:
             clause = spec.clauses[case.clause]
-            case_marks = [marks[spec.name].mark, marks[clause.level].mark, marks[clause.id].mark, marks["timeout"].mark]
+            case_marks = [marks[spec.name].mark, marks[clause.level].mark, marks[clause.id].mark]
             keywords = {m.name: m for m in case_marks}
             for index, expansion in enumerate(case.expansions()):
                 labels = "".join(f"-{name}={label}" for name, (label, _) in expansion.items())
@@ -291,13 +272,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _marks(config: pytest.Config, spec: Spec) -> dict[str, pytest.MarkDecorator]:
     """Mark decorators for the spec, its levels and clauses, registered so -m can select them."""
-    state = config.stash[STATE]
     names = [spec.name, *spec.clauses]
     for name in names:
         config.addinivalue_line("markers", f"{name}: cases of {spec.id} ({name})")
-    marks = {name: getattr(pytest.mark, name) for name in [*names, "MUST", "SHOULD", "MAY", "IMPL"]}
-    marks["timeout"] = pytest.mark.timeout(state.timeout, method="signal")
-    return marks
+    return {name: getattr(pytest.mark, name) for name in [*names, "MUST", "SHOULD", "MAY", "IMPL"]}
 
 
 class CaseFailure(AssertionError):
@@ -341,8 +319,9 @@ class CaseItem(pytest.Item):
         run = CaseRun()
         start = time.perf_counter()
         try:
-            outcome, reason = self._run(state, run, record)
-        except pytest.fail.Exception as exc:  # pytest-timeout (signal method) interrupts a hung step
+            with deadline(state.timeout, f"the case did not finish within {state.timeout:g} s"):
+                outcome, reason = self._run(state, run, record)
+        except CaseTimeout as exc:
             step = len(run.steps) + 1
             run.failure = {
                 "step": step,
@@ -390,7 +369,7 @@ class CaseItem(pytest.Item):
         tracker = Tracker(driver, self.target.name, prefix, state.journal())
         try:
             run_case(self.case, self.params, tracker, caps.limits, state.redactor, run)
-        except pytest.fail.Exception:  # timed out: a hung driver would hang its cleanup too
+        except CaseTimeout:  # a hung driver would hang its cleanup too
             record["leftovers"] = list(tracker.created)  # journalled: `gspc clean --run-id` removes them
             raise
         except BaseException:

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import gspc, records
 
 from conformance.engine.payloads import evaluate, is_data
-from conformance.engine.redact import Redactor
+from conformance.redact import Redactor
 from conformance.spec.loader import load_specs, spec_files
 
 TOKEN = "planted-token-3f9a1c77e0"

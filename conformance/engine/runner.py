@@ -11,8 +11,8 @@ from typing import Any
 from conformance.driver import Mode, Object
 from conformance.engine import payloads
 from conformance.engine.expect import Mismatch, check, summary
-from conformance.engine.redact import Redactor
 from conformance.engine.tracker import Tracker
+from conformance.redact import Redactor
 from conformance.spec.model import Case
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from conformance import errors
 from conformance.driver import OBJECT_OPERATIONS, Object
+from conformance.engine.interrupts import propagates
 
 CREATING = frozenset({"write", "create_append", "write_append"})
 LIST_LIMIT = 10_000  # a list that yields more than this is cut, so a runaway iterator cannot hang a case
@@ -94,7 +95,9 @@ class Tracker:
             if op == "list":
                 result = _take(result)
             return result, None
-        except Exception as exc:  # any exception is data here: the expectations judge it
+        except BaseException as exc:  # anything a driver raises is data (SystemExit too), but a deadline or Ctrl-C
+            if propagates(exc):
+                raise
             return None, exc
 
     def cleanup(self) -> list[str]:
