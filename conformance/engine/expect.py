@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from conformance.driver import OBJECT_OPERATIONS, Mode, Object
 from conformance.engine.payloads import evaluate, parse_size
+from conformance.engine.safe import LIMIT, attr, bounded, equal, rep, text, type_name
 from conformance.errors import ERRORS, StorageError
+
+MODE_BITS = sum(Mode)  # every GSP-25 bit; any other bit is not a mode
+RETURNS = {
+    "write": "an Object",
+    "stat": "an Object",
+    "create_append": "an Object",
+    "read": "bytes",
+    "write_append": "an int",
+}  # delete and commit_append return nothing; list is checked per object
 
 
 class Mismatch(Exception):
@@ -31,6 +42,8 @@ def check(
     limits: Mapping[str, int],
 ) -> str | None:
     """Raise Mismatch unless the outcome meets ``expect``; return the label of the alternative met."""
+    if outcome[1] is None:
+        _check_result(op, outcome[0])
     if "one_of" in expect:
         misses = []
         for alt in expect["one_of"]:
@@ -42,6 +55,44 @@ def check(
         raise Mismatch("one of: " + "; ".join(misses), describe(outcome, prefix))
     _check_one(expect, op, path, outcome, prefix, limits)
     return expect.get("label")
+
+
+def _check_result(op: str, result: Any) -> None:
+    """What a driver returned has the interface's type, so the expectations can read it."""
+    if op == "list":
+        if not isinstance(result, list):
+            raise Mismatch("Objects", f"list returned {type_name(result)}, not Objects")
+        for index, obj in enumerate(result):
+            _check_object(f"list yielded {type_name(obj)} at position {index}", "Objects", obj)
+        return
+    wanted = RETURNS.get(op)
+    if wanted == "an Object":
+        _check_object(f"{op} returned {type_name(result)}", wanted, result)
+    elif wanted == "bytes" and not isinstance(result, bytes | bytearray):
+        raise Mismatch(wanted, f"{op} returned {type_name(result)}, not bytes")
+    elif wanted == "an int" and (not isinstance(result, int) or isinstance(result, bool)):
+        raise Mismatch(wanted, f"{op} returned {type_name(result)}, not an int")
+
+
+def _check_object(did: str, wanted: str, obj: Any) -> None:
+    if not isinstance(obj, Object):
+        raise Mismatch(wanted, f"{did}, not an Object")
+    if type(obj.path) is not str:
+        raise Mismatch(f"{wanted} with a str path", f"{did} whose path is {type_name(obj.path)}")
+    problem = _mode_problem(obj.mode)
+    if problem:
+        raise Mismatch(f"{wanted} with GSP mode bits", f"{did} whose mode {problem}")
+
+
+def _mode_problem(mode: Any) -> str | None:
+    """Why a value is not a mode (an int of GSP-25 bits), or None."""
+    if not isinstance(mode, int) or isinstance(mode, bool):
+        return f"is {type_name(mode)}, not an int"
+    bits = int.__int__(mode)  # the plain value: an int subclass may override its comparisons
+    if bits < 0 or bits & ~MODE_BITS:
+        shown = str(bits) if bits.bit_length() <= 64 else f"of {bits.bit_length()} bits"
+        return f"{shown} has bits outside the GSP modes"
+    return None
 
 
 def _check_one(expect, op, path, outcome, prefix, limits) -> None:
@@ -65,44 +116,47 @@ def _check_one(expect, op, path, outcome, prefix, limits) -> None:
     if "bytes" in expect:
         _check_bytes(evaluate(expect["bytes"], limits), result)
     if "size" in expect:
-        actual = len(result) if isinstance(result, bytes | bytearray) else getattr(result, "size", None)
-        if actual != parse_size(expect["size"], limits):
-            raise Mismatch(f"size {parse_size(expect['size'], limits)}", f"size {actual}")
-    if "value" in expect and result != parse_size(expect["value"], limits):
-        raise Mismatch(f"return value {parse_size(expect['value'], limits)}", f"return value {result!r}")
+        actual = len(result) if isinstance(result, bytes | bytearray) else attr(result, "size")
+        if not equal(actual, parse_size(expect["size"], limits)):
+            raise Mismatch(f"size {parse_size(expect['size'], limits)}", f"size {rep(actual)}")
+    if "value" in expect and not equal(result, parse_size(expect["value"], limits)):
+        raise Mismatch(f"return value {parse_size(expect['value'], limits)}", f"return value {rep(result)}")
     if "mode" in expect:
         _check_mode(expect["mode"], result)
     for name, want in expect.get("fields", {}).items():
-        got = getattr(result, name, None)
+        got = attr(result, name)
         if name == "path" and isinstance(want, str):
             want = prefix + want
         _match(name, want, got, limits)
     for name, want in expect.get("system", {}).items():
-        system = getattr(result, "system", {}) or {}
-        _match(f"system.{name}", want, system.get(name), limits)
+        system = attr(result, "system")
+        _match(f"system.{name}", want, system.get(name) if isinstance(system, dict) else None, limits)
     if "paths" in expect:
         _check_paths(expect["paths"], result, prefix)
 
 
 def _check_error(expect, error, op, path, outcome, prefix) -> None:
-    if "retryable" in expect and bool(getattr(error, "retryable", False)) != expect["retryable"]:
-        raise Mismatch(f"retryable={expect['retryable']}", f"{describe(outcome, prefix)} (retryable={error.retryable})")
+    retryable = attr(error, "retryable", False)
+    if "retryable" in expect and not equal(retryable, expect["retryable"]):
+        raise Mismatch(f"retryable={expect['retryable']}", f"{describe(outcome, prefix)} (retryable={rep(retryable)})")
     for name, want in expect.get("attrs", {}).items():
-        got = getattr(error, name, None)
+        got = attr(error, name)
         _match(f"error.{name}", want, str(got) if isinstance(got, Mode) else got, {})
     if expect.get("envelope"):
         want_path = None if op in OBJECT_OPERATIONS else path
-        if error.op != op or error.path != want_path:
+        got_op, got_path = attr(error, "op"), attr(error, "path")
+        if not equal(got_op, op) or not equal(got_path, want_path):
             raise Mismatch(
                 f"error envelope op={op!r} path={_rel(want_path, prefix)!r}",
-                f"op={error.op!r} path={_rel(error.path, prefix)!r}",
+                f"op={rep(got_op)} path={rep(_rel(got_path, prefix))}",
             )
 
 
 def _check_bytes(want: bytes, got: Any) -> None:
     if not isinstance(got, bytes | bytearray):
         raise Mismatch(f"{len(want)} bytes", f"{type(got).__name__}")
-    if bytes(got) == want:
+    got = bytes(got)  # the plain bytes: a subclass may override comparison and iteration
+    if got == want:
         return
     first = next((i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b), min(len(want), len(got)))
     raise Mismatch(
@@ -127,24 +181,24 @@ def _check_mode(want: Mapping[str, list[str]], result: Any) -> None:
 def _match(name: str, want: Any, got: Any, limits) -> None:
     if isinstance(want, dict) and "present" in want:
         if (got is not None) != want["present"]:
-            raise Mismatch(f"{name} {'set' if want['present'] else 'unset'}", f"{name}={got!r}")
+            raise Mismatch(f"{name} {'set' if want['present'] else 'unset'}", f"{name}={rep(got)}")
         return
     if isinstance(want, dict) and "md5_b64" in want:
         want = base64.b64encode(hashlib.md5(evaluate(want["md5_b64"], limits)).digest()).decode()
-    if got != want:
-        raise Mismatch(f"{name}={want!r}", f"{name}={got!r}")
+    if not equal(got, want):
+        raise Mismatch(f"{name}={want!r}", f"{name}={rep(got)}")
 
 
 def _check_paths(want: Mapping[str, list[str]], result: Any, prefix: str) -> None:
     if not isinstance(result, list):
         raise Mismatch("a listing", type(result).__name__)
-    listed = {_rel(getattr(o, "path", None), prefix) for o in result}
+    listed = {_rel(o.path, prefix) for o in result}  # Objects with str paths: checked before any expectation
     for path in want.get("includes", ()):
         if path not in listed:
-            raise Mismatch(f"listing including {path!r}", f"listing {sorted(map(str, listed))[:20]}")
+            raise Mismatch(f"listing including {path!r}", f"listing {sorted(listed)[:20]}")
     for path in want.get("excludes", ()):
         if path in listed:
-            raise Mismatch(f"listing without {path!r}", f"listing {sorted(map(str, listed))[:20]}")
+            raise Mismatch(f"listing without {path!r}", f"listing {sorted(listed)[:20]}")
 
 
 def describe(outcome: tuple[Any, BaseException | None], prefix: str) -> str:
@@ -152,8 +206,8 @@ def describe(outcome: tuple[Any, BaseException | None], prefix: str) -> str:
     result, error = outcome
     if error is not None:
         if isinstance(error, StorageError):
-            return f"{type(error).__name__}: {error}"
-        return f"raw {type(error).__module__}.{type(error).__name__} escaped the driver: {error}"
+            return f"{type_name(error)}: {text(error)}"
+        return f"raw {text(type(error).__module__)}.{type_name(error)} escaped the driver: {text(error)}"
     return f"success ({summary(result, prefix)})"
 
 
@@ -162,24 +216,37 @@ def summary(result: Any, prefix: str) -> Any:
     if isinstance(result, bytes | bytearray):
         return {"bytes": len(result), "crc32": f"{zlib.crc32(result):08x}"}  # cheap even for 5 MiB payloads
     if isinstance(result, Object):
+        mode = result.mode
         picture = {
-            "path": _rel(result.path, prefix),
-            "mode": str(Mode(result.mode or 0)),
-            "size": result.size,
+            "path": _plain(_rel(result.path, prefix)),
+            "mode": bounded(rep(mode), 200) if _mode_problem(mode) else str(Mode(mode)),
+            "size": _plain(result.size),
         }
         if result.append_offset is not None:
-            picture["append_offset"] = result.append_offset
-        if result.system:
-            picture["system"] = {k: str(v) for k, v in result.system.items()}
+            picture["append_offset"] = _plain(result.append_offset)
+        system = result.system
+        if isinstance(system, dict):
+            if system:
+                entries = itertools.islice(dict.items(system), 50)  # dict's own items: a subclass may override them
+                picture["system"] = {bounded(text(k), 200): bounded(text(v)) for k, v in entries}
+        elif system is not None:
+            picture["system"] = bounded(rep(system), 200)
         return picture
     if isinstance(result, list):
-        return {
-            "objects": len(result),
-            "paths": [_rel(getattr(o, "path", None), prefix) for o in result[:20]],
-        }
-    if result is None or isinstance(result, int | str | float | bool):
-        return result
-    return repr(result)[:200]
+        paths = [_plain(_rel(o.path, prefix)) if isinstance(o, Object) else f"<{type_name(o)}>" for o in result[:20]]
+        return {"objects": len(result), "paths": paths}
+    return _plain(result, 200)
+
+
+def _plain(value: Any, repr_limit: int = LIMIT) -> Any:
+    """A JSON value for one field a driver returned: numbers and text as plain values, anything else as its repr."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int) and value.bit_length() <= 64:
+        return int.__int__(value)
+    if isinstance(value, str):
+        return bounded(str.__str__(value))
+    return bounded(rep(value), repr_limit)
 
 
 def _names(value: str | list[str] | None) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 from conformance.driver import Mode, Object
 from conformance.engine import payloads
 from conformance.engine.expect import Mismatch, check, summary
+from conformance.engine.safe import attr, bounded, text, type_name
 from conformance.engine.tracker import Tracker
 from conformance.redact import Redactor
 from conformance.spec.model import Case
@@ -71,13 +72,14 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved) -> None:
         start = time.perf_counter()
         outcome = tracker.call(op, path, args)
         trace["duration"] = round(time.perf_counter() - start, 6)
-        if outcome[1] is None:
+        error = outcome[1]
+        if error is None:
             trace["result"] = summary(outcome[0], tracker.prefix)
-        else:
+        else:  # any BaseException a driver raised: its text and attributes are the driver's, so read them safely
             trace["error"] = {
-                "type": type(outcome[1]).__name__,
-                "message": redactor.scrub(str(outcome[1]))[:2000],
-                "retryable": bool(getattr(outcome[1], "retryable", False)),
+                "type": type_name(error),
+                "message": bounded(redactor.scrub(text(error))),
+                "retryable": attr(error, "retryable", False) is True,
             }
         run.steps.append(trace)
         try:
@@ -86,8 +88,8 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved) -> None:
             run.failure = {
                 "step": index,
                 "op": op,
-                "expected": redactor.scrub(miss.expected),
-                "actual": redactor.scrub(miss.actual),
+                "expected": bounded(redactor.scrub(miss.expected)),
+                "actual": bounded(redactor.scrub(miss.actual)),
             }
             return
         if label:
