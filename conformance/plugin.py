@@ -122,7 +122,7 @@ class RunState:
 
     def record(self, record: dict[str, Any]) -> None:
         if self.writer is None:
-            self.writer = RecordWriter(self.out / "records" / f"{self.worker_id}.jsonl")
+            self.writer = RecordWriter(self.out / "records" / f"{self.worker_id}.jsonl", self.redactor)
         self.writer.write(record)
 
     def journal(self) -> Ledger:

@@ -7,19 +7,29 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conformance.redact import Redactor
 
 
 class RecordWriter:
-    """Appends records to one file, flushed per line so a crash loses at most the case running."""
+    """Appends records to one file, flushed per line so a crash loses at most the case running.
 
-    def __init__(self, path: Path) -> None:
+    Every record passes the redactor's ``clean`` first: scrubbed, bounded and made of plain JSON
+    values, so odd driver data (a lone surrogate, a 10 MB message, a raising repr) can neither
+    leak a secret nor stop the line from being written.
+    """
+
+    def __init__(self, path: Path, redactor: Redactor) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.redactor = redactor
         self._file = path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        """Append one record, cleaned by the redactor."""
+        self._file.write(json.dumps(self.redactor.clean(record), ensure_ascii=False) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -27,17 +37,20 @@ class RecordWriter:
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSON-lines file or of every ``*.jsonl`` in a folder; torn last lines are skipped."""
+    """Records of a JSON-lines file or of every ``*.jsonl`` in a folder; torn or foreign lines are skipped."""
     if not path.exists():
         return
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     for file in files:
-        with file.open(encoding="utf-8") as handle:
+        # a torn write can cut a character in two: replace it rather than stop reading the file
+        with file.open(encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
+                    record = json.loads(line)
+                except (ValueError, RecursionError):  # not JSON, an over-long number, or absurdly nested
                     continue
+                if isinstance(record, dict):
+                    yield record
 
 
 CRASHED = "the process running this case died before the case finished (a crash, a kill or os._exit)"
