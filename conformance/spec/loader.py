@@ -1,9 +1,8 @@
-"""Load spec files: YAML with line numbers, JSON Schema validation, then the semantic checks of lint."""
+"""Load spec files: YAML within limits and with line numbers, JSON Schema validation, then lint."""
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
+import itertools
 import json
 from collections.abc import Iterable
 from functools import cache
@@ -12,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from conformance.spec.limits import DEFAULT_LIMITS, MAX_SHOWN, SpecLimits, not_shown
 from conformance.spec.model import Case, Clause, Spec
+from conformance.spec.yamlread import Document, YamlProblem, read_document
 
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: specs load ~10x faster
+SHORT = 240  # characters of one message
 
 
 class SpecError(Exception):
@@ -43,43 +43,40 @@ def spec_files(folder: Path | None = None) -> list[Path]:
     return sorted((folder or bundled_specs_dir()).glob("*.yaml"))
 
 
-def read_yaml(path: Path, schema_name: str) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file and validate it; raise SpecError listing every problem with its line."""
+def read_yaml(path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS) -> Document:
+    """Parse a YAML file within the limits and validate it; raise SpecError listing every problem with its line."""
     try:
-        text = path.read_text(encoding="utf-8")
-        loader = LOADER(text)
-        try:  # one parse: the node tree gives line numbers, the same tree gives the data
-            node = loader.get_single_node()
-            data = _plain(loader.construct_document(node)) if node is not None else None
-        finally:
-            loader.dispose()
+        doc = read_document(path, limits)
     except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        raise SpecError([f"{path}:{line}: invalid YAML: {exc.problem or exc}"]) from None
-    problems = [f"{path}:{line}: duplicate key {key!r}" for line, key in _duplicate_keys(node)]
+        raise SpecError([f"{path}:1: cannot read: {exc.strerror or exc}"]) from None
+    except YamlProblem as exc:
+        raise SpecError([f"{path}:{exc.line}: {exc.message}"]) from None
+    if not isinstance(doc.data, dict):
+        found = "the file is empty" if doc.data is None else f"the top level is {_kind(doc.data)}"
+        raise SpecError([f"{path}:1: {found}; expected a mapping"])
+    problems = [f"{path}:{line}: duplicate key {key!r}" for line, key in doc.duplicates]
     validator = jsonschema.Draft202012Validator(schema(schema_name))
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    errors = list(itertools.islice(validator.iter_errors(doc.data), MAX_SHOWN + 1))  # a hostile file may have 10^5
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         where = "/".join(map(str, error.absolute_path)) or "top level"
         pointer = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             pointer += sorted(set(error.instance) - set(error.schema.get("properties", {})))[:1]
-        problems.append(f"{path}:{line_of(node, pointer)}: {where}: {_message(error)}")
+        problems.append(f"{path}:{doc.line(pointer)}: {where}: {_short(_message(error))}")
+    if len(problems) > MAX_SHOWN:
+        problems[MAX_SHOWN:] = [not_shown(path)]
     if problems:
         raise SpecError(problems)
-    return data, node
+    return doc
 
 
-def load_spec(path: Path) -> Spec:
+def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Spec:
     """Load one spec file; raise SpecError with every schema problem as ``file:line: message``."""
-    data, node = read_yaml(path, "spec")
+    doc = read_yaml(path, "spec", limits)
+    data = doc.data
     ids = [c["id"] for c in data["clauses"]]
     duplicates = [
-        f"{path}:{line_of(node, ['clauses', i])}: duplicate clause id {cid!r}"
-        for i, cid in enumerate(ids)
-        if cid in ids[:i]
+        f"{path}:{doc.line(['clauses', i])}: duplicate clause id {cid!r}" for i, cid in enumerate(ids) if cid in ids[:i]
     ]
     if duplicates:
         raise SpecError(duplicates)
@@ -93,8 +90,8 @@ def load_spec(path: Path) -> Spec:
             requires=tuple(c.get("requires", ())),
             unless=tuple(c.get("unless", ())),
             params={name: _labelled(values) for name, values in c.get("params", {}).items()},
-            line=line_of(node, ["cases", i]),
-            step_lines=tuple(line_of(node, ["cases", i, "steps", j]) for j in range(len(c["steps"]))),
+            line=doc.line(["cases", i]),
+            step_lines=tuple(doc.line(["cases", i, "steps", j]) for j in range(len(c["steps"]))),
         )
         for i, c in enumerate(data["cases"])
     )
@@ -104,56 +101,26 @@ def load_spec(path: Path) -> Spec:
         version=data["version"],
         source=data["source"],
         path=path,
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        sha256=doc.sha256,
         clauses=clauses,
         cases=cases,
     )
 
 
-def load_specs(paths: Iterable[Path]) -> list[Spec]:
-    """Load and lint several spec files, gathering the problems of all before raising."""
+def load_specs(paths: Iterable[Path], limits: SpecLimits = DEFAULT_LIMITS) -> list[Spec]:
+    """Load and lint several spec files within the limits, gathering the problems of all before raising."""
     from conformance.spec.lint import lint
 
     specs, problems = [], []
     for path in paths:
         try:
-            specs.append(load_spec(path))
+            specs.append(load_spec(path, limits))
         except SpecError as exc:
             problems += exc.problems
-    problems += lint(specs)
+    problems += lint(specs, limits)
     if problems:
         raise SpecError(problems)
     return specs
-
-
-def line_of(node: yaml.Node | None, pointer: Iterable[Any]) -> int:
-    """The 1-based line of the YAML node at a JSON pointer, or of its nearest existing parent."""
-    line = node.start_mark.line + 1 if node is not None else 0
-    for part in pointer:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
-def _duplicate_keys(node: yaml.Node | None) -> list[tuple[int, str]]:
-    if isinstance(node, yaml.MappingNode):
-        seen, found = set(), []
-        for key, value in node.value:
-            if key.value in seen:
-                found.append((key.start_mark.line + 1, key.value))
-            seen.add(key.value)
-            found += _duplicate_keys(value)
-        return found
-    if isinstance(node, yaml.SequenceNode):
-        return [d for item in node.value for d in _duplicate_keys(item)]
-    return []
 
 
 def _message(error: jsonschema.ValidationError) -> str:
@@ -167,19 +134,19 @@ def _message(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+def _short(message: str) -> str:
+    """A message that quotes a huge value keeps one readable line."""
+    return message if len(message) <= SHORT else message[: SHORT - 3] + "..."
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def _labelled(values: list[Any] | dict[str, Any]) -> dict[str, Any]:
     """Params as {label: value}: a list labels each value by itself."""
     if isinstance(values, dict):
         return dict(values)
     return {str(v): v for v in values}
-
-
-def _plain(value: Any) -> Any:
-    """YAML dates as ISO strings, so schemas see what the author wrote."""
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
