@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-import re
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from conformance.driver import KNOWN_FEATURES, KNOWN_LIMITS, KNOWN_PAIRS, OPERATIONS
-from conformance.engine.payloads import SizeError, parse_size
 from conformance.errors import ERRORS
+from conformance.spec.bounds import PLACEHOLDER, CaseBounds, expansion_count
+from conformance.spec.limits import DEFAULT_LIMITS, MAX_SHOWN, SpecLimits, not_shown
 from conformance.spec.model import Case, Spec
 
 STEP_ARGS = frozenset({"path", "prefix", "data", "obj"})
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
-def lint(specs: Iterable[Spec]) -> list[str]:
-    """Every problem across the specs as ``file:line: message``."""
+def lint(specs: Iterable[Spec], limits: SpecLimits = DEFAULT_LIMITS) -> list[str]:
+    """Every problem across the specs as ``file:line: message``, judged against the limits."""
     problems: list[str] = []
     seen_specs: dict[str, str] = {}
     for spec in specs:
         if spec.id in seen_specs:
             problems.append(f"{spec.path}:1: spec id {spec.id} already used by {seen_specs[spec.id]}")
         seen_specs[spec.id] = str(spec.path)
-        problems += [f"{spec.path}:{line}: {msg}" for line, msg in _spec_problems(spec)]
+        found = list(
+            itertools.islice(_spec_problems(spec, limits), MAX_SHOWN + 1)
+        )  # lint stops early on a hostile file
+        problems += [f"{spec.path}:{line}: {msg}" for line, msg in found[:MAX_SHOWN]]
+        problems += [not_shown(spec.path)] if found[MAX_SHOWN:] else []
     return problems
 
 
-def _spec_problems(spec: Spec) -> Iterator[tuple[int, str]]:
+def _spec_problems(spec: Spec, limits: SpecLimits) -> Iterator[tuple[int, str]]:
+    runs = sum(map(expansion_count, spec.cases))
+    if runs > limits.max_spec_expansions:
+        yield 1, f"the cases expand to {runs} runs, more than the limit of {limits.max_spec_expansions} per file"
     covered = set()
     seen_cases: set[str] = set()
     for case in spec.cases:
@@ -37,13 +44,17 @@ def _spec_problems(spec: Spec) -> Iterator[tuple[int, str]]:
         if case.clause not in spec.clauses:
             yield case.line, f"case {case.id}: unknown clause {case.clause!r}"
         covered.add(case.clause)
-        yield from _case_problems(case)
+        yield from _case_problems(case, limits)
     for clause in spec.clauses.values():
         if clause.level in ("MUST", "SHOULD") and clause.id not in covered:
             yield 1, f"{clause.level} clause {clause.id} has no case"
 
 
-def _case_problems(case: Case) -> Iterator[tuple[int, str]]:
+def _case_problems(case: Case, limits: SpecLimits) -> Iterator[tuple[int, str]]:
+    runs = expansion_count(case)
+    if runs > limits.max_expansions:
+        yield case.line, f"case {case.id}: params expand to {runs} runs, more than the limit of {limits.max_expansions}"
+    bounds = CaseBounds(case, limits)
     for token in case.requires + case.unless:
         if not _known_token(token):
             yield case.line, f"case {case.id}: unknown capability {token!r}"
@@ -66,6 +77,8 @@ def _case_problems(case: Case) -> Iterator[tuple[int, str]]:
                 yield line, f"{where}: ${ref} is used before a step saves it"
         for name in sorted(_placeholders(step) - set(case.params)):
             yield line, f"{where}: {{{name}}} is not a param of the case"
+        for problem in [*bounds.path_problems(args), *bounds.size_problems(step, op)]:
+            yield line, f"{where}: {problem}"
         expect = step.get("expect", {})
         for alt in [expect, *expect.get("one_of", ())]:
             for key in ("error", "not_error"):
@@ -73,12 +86,6 @@ def _case_problems(case: Case) -> Iterator[tuple[int, str]]:
                 for name in [names] if isinstance(names, str) else names:
                     if name not in ERRORS:
                         yield line, f"{where}: unknown error class {name!r}"
-            for size_key in ("size", "value"):
-                if size_key in alt and not PLACEHOLDER.search(str(alt[size_key])):
-                    try:
-                        parse_size(alt[size_key])
-                    except SizeError as exc:
-                        yield line, f"{where}: {exc}"
         if "save" in step:
             saved.add(step["save"])
 
