@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from conformance.spec.loader import read_yaml
+from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
+from conformance.spec.loader import SpecError, read_yaml
+from conformance.spec.model import Spec
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Waiver:
     case: str | None = None
     clause: str | None = None
     expires: dt.date | None = None
+    line: int = 0
 
     def matches(self, target: str, spec: str, case: str, clause: str) -> bool:
         return (
@@ -43,22 +47,60 @@ class Waiver:
         }
 
 
-def load_waivers(path: Path) -> list[Waiver]:
+def load_waivers(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> list[Waiver]:
     """Waivers of a known-issues file; SpecError names the file and line of every problem."""
-    data, _ = read_yaml(path, "known-issues")
-    return [
-        Waiver(
-            target=data["target"],
-            reason=entry["reason"],
-            link=entry["link"],
-            file=str(path),
-            spec=entry.get("spec"),
-            case=entry.get("case"),
-            clause=entry.get("clause"),
-            expires=dt.date.fromisoformat(entry["expires"]) if "expires" in entry else None,
+    doc = read_yaml(path, "known-issues", limits)
+    waivers, problems = [], []
+    for index, entry in enumerate(doc.data["waivers"]):
+        expires = None
+        if "expires" in entry:
+            try:
+                expires = dt.date.fromisoformat(entry["expires"])
+            except ValueError:  # the schema checks the shape, not the calendar
+                line = doc.line(["waivers", index, "expires"])
+                problems.append(f"{path}:{line}: waivers/{index}/expires: {entry['expires']!r} is not a real date")
+        waivers.append(
+            Waiver(
+                target=doc.data["target"],
+                reason=entry["reason"],
+                link=entry["link"],
+                file=str(path),
+                spec=entry.get("spec"),
+                case=entry.get("case"),
+                clause=entry.get("clause"),
+                expires=expires,
+                line=doc.line(["waivers", index]),
+            )
         )
-        for entry in data["waivers"]
-    ]
+    if problems:
+        raise SpecError(problems)
+    return waivers
+
+
+def check_waivers(waivers: Iterable[Waiver], specs: Iterable[Spec], targets: set[str]) -> list[str]:
+    """Waivers naming a target not being run, or a spec, clause or case that is not in the specs, as file:line: ..."""
+    by_name = {spec.name: spec for spec in specs}
+    problems = []
+    for waiver in waivers:
+        where = f"{waiver.file}:{waiver.line}:"
+        if waiver.target not in targets:
+            running = ", ".join(sorted(targets)) or "none"
+            problems.append(f"{where} target {waiver.target!r} is not being run (running: {running})")
+        if waiver.spec is not None and waiver.spec not in by_name:
+            problems.append(f"{where} no spec {waiver.spec!r} (known: {', '.join(sorted(by_name))})")
+            continue
+        chosen = [by_name[waiver.spec]] if waiver.spec else list(by_name.values())
+        scope = f"spec {waiver.spec}" if waiver.spec else "any spec"
+        if waiver.clause is not None and not any(waiver.clause in spec.clauses for spec in chosen):
+            problems.append(f"{where} no clause {waiver.clause!r} in {scope}")
+            continue
+        if waiver.case is not None:
+            cases = [case for spec in chosen for case in spec.cases if case.id == waiver.case]
+            if not cases:
+                problems.append(f"{where} no case {waiver.case!r} in {scope}")
+            elif waiver.clause is not None and all(case.clause != waiver.clause for case in cases):
+                problems.append(f"{where} case {waiver.case!r} checks clause {cases[0].clause}, not {waiver.clause}")
+    return problems
 
 
 def bundled_known_issues(target: str) -> Path | None:
