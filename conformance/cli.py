@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from conformance.driver import DriverError, describe
-from conformance.engine.tracker import Ledger, leftovers, target_options
+from conformance.engine.cleanup import Option, clean_run
 from conformance.records import new_run_id
+from conformance.redact import Redactor
 from conformance.report import badge, certificate, diff
 from conformance.report.merge import merge_runs
 from conformance.report.runs import PROBLEMS, load_run, records_path
@@ -162,6 +163,14 @@ def _parser() -> argparse.ArgumentParser:
     clean = commands.add_parser("clean", help="delete what an interrupted run left behind, from its journal")
     clean.add_argument("--run-id", required=True)
     clean.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR")
+    clean.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        type=Option.parse,
+        metavar="[TARGET:]KEY=VALUE",
+        help="a driver option (credentials otherwise come from the environment); repeatable",
+    )
     clean.set_defaults(handler=cmd_clean)
     return parser
 
@@ -430,41 +439,4 @@ def cmd_drivers(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
-    folder = args.out / "ledger"
-    prefix = f"gspc-{args.run_id}/"
-    left = {}
-    for name, paths in leftovers(folder, args.run_id).items():
-        outside = [p for p in paths if not p.startswith(prefix)]
-        if outside:  # never anything outside the run's root, whatever a journal says
-            print(f"{name}: ignoring {len(outside)} journalled paths outside {prefix}", file=sys.stderr)
-        if inside := [p for p in paths if p.startswith(prefix)]:
-            left[name] = inside
-    if not left:
-        print(f"run {args.run_id}: nothing left to clean")
-        return 0
-    options = target_options(folder, args.run_id)
-    ledger = Ledger(folder / f"{args.run_id}-clean.jsonl", args.run_id)
-    code = 0
-    for name, paths in left.items():
-        try:
-            driver = open_target(Target.parse(name, options.get(name)))
-        except TargetUnavailable as exc:
-            print(f"{name}: cannot clean {len(paths)} paths: {exc}", file=sys.stderr)
-            code = 1
-            continue
-        try:
-            failed = 0
-            for path in paths:
-                try:
-                    driver.delete(path)
-                except Exception as exc:  # report and go on: one stuck path must not strand the rest
-                    failed += 1
-                    print(f"{name}: {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                    continue
-                ledger.log("removed", name, path)
-            print(f"{name}: deleted {len(paths) - failed} of {len(paths)} leftover paths")
-            code = code or int(failed > 0)
-        finally:
-            close_driver(driver)
-    ledger.close()
-    return code
+    return clean_run(args.out / "ledger", args.run_id, args.option, Redactor())

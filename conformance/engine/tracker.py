@@ -7,20 +7,75 @@ a run created, also after a crash (``gspc clean --run-id``), and never anything 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from conformance import errors
 from conformance.driver import OBJECT_OPERATIONS, Object
-from conformance.engine.interrupts import propagates
+from conformance.engine.interrupts import CaseTimeout, propagates
 
 CREATING = frozenset({"write", "create_append", "write_append"})
 LIST_LIMIT = 10_000  # a list that yields more than this is cut, so a runaway iterator cannot hang a case
 
 
 class OutsideRun(Exception):
-    """A step addressed a path outside the case's scratch prefix: a harness bug, never sent."""
+    """A step addressed a path outside the case's scratch prefix: a harness error, never sent to the driver."""
+
+
+def confined(path: Any, prefix: str, *, listing: bool = False) -> str | None:
+    """Why ``path`` is not a path under ``prefix``, judged by segments; None when it is."""
+    if not isinstance(path, str):
+        return "is not a string"
+    if "\x00" in path:
+        return "contains a NUL"
+    if "\\" in path:
+        return "contains a backslash"
+    if path.startswith("/"):
+        return "is absolute"
+    head = prefix.removesuffix("/").split("/") if prefix else []
+    parts = path.split("/")
+    if parts[: len(head)] != head:
+        return f"is not under {prefix!r}"
+    if listing and parts[-1] == "":  # a listing prefix may end with one '/', or be the prefix itself
+        parts.pop()
+        if len(parts) == len(head) and path.endswith("/"):
+            return None
+    if len(parts) == len(head):
+        return f"names {prefix!r} itself, not a path under it"
+    for segment in parts:
+        if segment in ("", ".", ".."):
+            return f"has {'an empty' if not segment else 'a ' + repr(segment)} segment"
+    return None
+
+
+def present(driver: Any, path: str) -> bool | None:
+    """Whether ``path`` still exists, asked with stat; None when the driver has no stat to ask."""
+    stat = getattr(driver, "stat", None)
+    if stat is None:
+        return None
+    try:
+        stat(path)
+    except errors.ObjectNotExist:
+        return False
+    except errors.CapabilityInsufficient:
+        return None
+    except BaseException as exc:  # stat failed otherwise: the path is not known to be gone
+        if propagates(exc):
+            raise
+    return True
+
+
+def remove(driver: Any, path: str) -> bool:
+    """Delete ``path`` and say whether it is gone: stat decides where the driver has it, not delete's word."""
+    try:
+        driver.delete(path)
+        deleted = True
+    except BaseException as exc:  # a raising delete may still have removed the object
+        if propagates(exc):
+            raise
+        deleted = False
+    there = present(driver, path)
+    return deleted if there is None else not there
 
 
 class Ledger:
@@ -41,36 +96,8 @@ class Ledger:
         self._file.close()
 
 
-def journal(folder: Path, run_id: str) -> Iterator[dict[str, Any]]:
-    """Every entry of a run's journals; a line torn by a crash is skipped."""
-    for path in sorted(folder.glob(f"{run_id}-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
-
-
-def leftovers(folder: Path, run_id: str) -> dict[str, list[str]]:
-    """Paths a run created and did not remove, per target, from its journals (in any order)."""
-    created: dict[str, dict[str, None]] = {}
-    removed: set[tuple[str, str]] = set()
-    for entry in journal(folder, run_id):
-        if entry["event"] == "created":
-            created.setdefault(entry["target"], {})[entry["path"]] = None
-        elif entry["event"] == "removed":
-            removed.add((entry["target"], entry["path"]))
-    alive = {t: [p for p in paths if (t, p) not in removed] for t, paths in created.items()}
-    return {t: paths for t, paths in alive.items() if paths}
-
-
-def target_options(folder: Path, run_id: str) -> dict[str, dict[str, Any]]:
-    """The options each target of a run was opened with, so cleanup can open it the same way."""
-    return {e["target"]: e.get("options", {}) for e in journal(folder, run_id) if e["event"] == "open"}
-
-
 class Tracker:
-    """Wraps one driver for one case: guards the prefix, journals creations, cleans up exactly."""
+    """Wraps one driver for one case: confines paths to the prefix, journals creations, cleans up exactly."""
 
     def __init__(self, driver: Any, target: str, prefix: str, ledger: Ledger) -> None:
         self.driver = driver
@@ -81,8 +108,7 @@ class Tracker:
 
     def call(self, op: str, target_path: str | None, args: dict[str, Any]) -> tuple[Any, BaseException | None]:
         """Run one operation; return (result, None) or (None, the exception it raised)."""
-        if target_path is not None and not target_path.startswith(self.prefix):
-            raise OutsideRun(f"{op} on {target_path!r} is outside the case prefix {self.prefix!r}")
+        self._confine(op, target_path, args)
         if op in CREATING and target_path is not None and target_path not in self.created:
             self.created[target_path] = None
             self.ledger.log("created", self.target, target_path)
@@ -101,16 +127,33 @@ class Tracker:
             return None, exc
 
     def cleanup(self) -> list[str]:
-        """Delete what the case created; return the paths that could not be deleted."""
-        left = []
-        for path in reversed(self.created):
+        """Delete what the case created; return the paths that still exist afterwards (or were not reached)."""
+        left: list[str] = []
+        pending = list(reversed(self.created))
+        for index, path in enumerate(pending):
             try:
-                self.driver.delete(path)
-            except Exception:
+                gone = remove(self.driver, path)
+            except CaseTimeout:  # a hung delete or stat must not fail the case: the rest stays for `gspc clean`
+                return left + pending[index:]
+            if gone:
+                self.ledger.log("removed", self.target, path)
+            else:
                 left.append(path)
-                continue
-            self.ledger.log("removed", self.target, path)
         return left
+
+    def _confine(self, op: str, target_path: str | None, args: dict[str, Any]) -> None:
+        """Refuse the call unless every path it would send lies under the prefix (the args, not only the label)."""
+        obj = args.get("obj")
+        addressed = [
+            (target_path, op == "list"),
+            (args.get("path"), False),
+            (args.get("prefix"), True),
+            (obj.path if isinstance(obj, Object) else None, False),
+        ]
+        for path, listing in addressed:
+            reason = None if path is None else confined(path, self.prefix, listing=listing)
+            if reason:
+                raise OutsideRun(f"{op} on {path!r}: the path {reason}; a case stays under {self.prefix!r}")
 
 
 def _take(objects: Any) -> list[Object]:
