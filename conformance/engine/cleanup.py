@@ -22,6 +22,7 @@ from conformance.redact import Redactor
 from conformance.targets import Target, TargetUnavailable, close_driver, open_target
 
 SHOWN = 20  # paths named per list in the report; the counts are always complete
+SHOWN_CHARS = 300  # of one refused journal path or line
 
 
 class Option(NamedTuple):
@@ -77,11 +78,12 @@ def plan(folder: Path, run_id: str, redactor: Redactor) -> Plan:
     for entry in journal(folder, run_id):
         event, target, path = entry.get("event"), entry.get("target"), entry.get("path")
         if not isinstance(target, str) or entry.get("run_id") != run_id:
-            found.refused.append(f"refused a journal line not of a target of run {run_id}: {json.dumps(entry)[:200]}")
+            line = json.dumps(entry)[:SHOWN_CHARS]
+            found.refused.append(f"refused a journal line not of a target of run {run_id}: {line}")
         elif event == "open":
             found.options[target] = _unmasked(entry.get("options"), redactor)
         elif event in ("created", "removed") and (reason := confined(path, root)):
-            found.refused.append(f"{target}: refused journal path {path!r}: it {reason}")
+            found.refused.append(f"{target}: refused journal path {repr(path)[:SHOWN_CHARS]}: it {reason}")
         elif event == "created":
             found.created.setdefault(target, {})[path] = None
         elif event == "removed":
@@ -107,7 +109,7 @@ def clean_run(
     if not run_id or "/" in run_id or confined(f"gspc-{run_id}", ""):
         say(f"gspc: --run-id {run_id!r} is not a run id")
         return 2
-    watch_user_interrupts()  # a real Ctrl-C stops the clean; anything a driver raises is reported
+    watch_user_interrupts()  # a real Ctrl-C stops the clean; whatever else a driver raises, stat judges the path
     found = plan(folder, run_id, redactor)
     for line in found.refused[:SHOWN]:
         say(line)
