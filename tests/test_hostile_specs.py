@@ -296,7 +296,7 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
     assert load_specs([path], limits=SpecLimits(max_payload=128 * 1024**2))
     with pytest.raises(SpecError, match="params expand to 4 runs, more than the limit of 3"):
         load_specs([path], limits=SpecLimits(max_expansions=3, max_payload=128 * 1024**2))
-    with pytest.raises(SpecError, match="more than 10 values in the file"):
+    with pytest.raises(SpecError, match="more than 10 keys and values in the file"):
         load_specs([path], limits=SpecLimits(max_nodes=10))
 
 

@@ -122,7 +122,7 @@ def _build(loader: Any, limits: SpecLimits) -> tuple[Any, dict[tuple[Any, ...], 
             raise YamlProblem(line, f"tags ({event.tag}) are not allowed: write a plain value")
         nodes += 1
         if nodes > limits.max_nodes:
-            raise YamlProblem(line, f"more than {limits.max_nodes} values in the file")
+            raise YamlProblem(line, f"more than {limits.max_nodes} keys and values in the file")
         parent = stack[-1] if stack else None
         if parent is not None and isinstance(parent.container, dict) and parent.key is _KEY:
             parent.key = _key(event, line, limits)
