@@ -1,35 +1,37 @@
 """``gspc``: a thin front over pytest and the plugin, plus certification, run diffs and merges.
 
 Exit codes: 0 conformant (warnings allowed), 1 non-conformant (``diff``: a new failure;
-``verify``: a mismatch), 2 usage or configuration error, 3 a harness error left the run
-incomplete or a target could not run.
+``verify``: a mismatch), 2 usage or configuration error, 3 incomplete (a case did not end by
+itself, was never run, or a target could not run), 4 no case selected.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from conformance import outputs
 from conformance.driver import DriverError, describe
 from conformance.engine.cleanup import Option, clean_run
 from conformance.records import new_run_id
-from conformance.redact import Redactor
+from conformance.redact import Redactor, scrub_tree
 from conformance.report import badge, certificate, diff
 from conformance.report.merge import merge_runs
 from conformance.report.runs import PROBLEMS, load_run, records_path
 from conformance.report.summary import finalize
-from conformance.report.terminal import matrix
+from conformance.report.terminal import behaviour_lines, matrix, printable
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
+from conformance.supervise import supervise
 from conformance.targets import (
     Target,
     TargetUnavailable,
@@ -42,6 +44,10 @@ from conformance.targets import (
 )
 
 USAGE = 2
+INCOMPLETE = 3
+NO_CASE = 4
+#: pytest's own refusals (a usage error, an interrupted or failed collection, an internal error): already explained
+REFUSED = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
 #: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest).
 PLUGINS = ("-p", "conformance.plugin", "-p", "xdist.plugin")
 ALLURE_MISSING = "--allure needs allure-pytest: python -m pip install 'gsp-conformance[allure]'"
@@ -207,6 +213,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     specs_dir = args.specs_dir or bundled_specs_dir()
     specs = _select(load_specs(spec_files(specs_dir)), args.spec)
     targets = [Target.parse(t) for t in args.driver + args.target]
+    only = None
     if args.rerun_failed:
         earlier = _earlier_run(args.rerun_failed, args.out)
         failed = [r for r in earlier if r["outcome"] in PROBLEMS]
@@ -215,7 +222,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
             return 0
         specs = [s for s in specs if s.name in {r["spec"] for r in failed}]  # collect only the specs involved
         targets = targets or [Target.parse(t) for t in sorted({r["target"] for r in failed})]
-        extra = ["--gspc-rerun-failed", str(args.rerun_failed.resolve()), *extra]
+        only = [r["nodeid"] for r in failed]
     if args.allure:
         if importlib.util.find_spec("allure_pytest") is None:
             raise UsageError(ALLURE_MISSING)
@@ -224,7 +231,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         extra = ["-p", "allure_pytest.plugin", "--alluredir", str(args.allure.resolve()), *extra]
     if args.level:
         extra = ["-m", " or ".join(args.level), *extra]
-    code = _pytest_run(args, specs, specs_dir, targets or default_targets(), extra)
+    code = _pytest_run(args, specs, specs_dir, targets or default_targets(), extra, only)
     if args.rerun_failed and code != USAGE:
         _report_uncollected({r["nodeid"] for r in failed}, args.out)
     return code
@@ -251,23 +258,26 @@ def _earlier_run(path: Path, out: Path) -> list[dict]:
 
 
 def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, targets: list[Target],
-                extra: list[str]) -> int:  # fmt: skip
-    """Run pytest over spec files and targets in a child process; the run's exit code (0, 1, 2 or 3)."""
+                extra: list[str], only: list[str] | None = None) -> int:  # fmt: skip
+    """Run pytest over spec files and targets in a supervised child; the run's exit code (0 to 4).
+
+    ``only`` narrows the run to these node ids (a re-run of failed cases).
+    """
     for target in targets:
         load_driver_class(target.driver)  # an unknown driver is a usage error before pytest starts
     out = args.out.resolve()
-    summary_path = out / "summary.json"
-    summary_path.unlink(missing_ok=True)
+    outputs.reset(out)  # every output is this run's: nothing stale survives in a reused --out
     run_id = new_run_id()
+    started = dt.datetime.now(dt.UTC)
     pytest_args = [
         *(str(s.path) for s in specs),
         *PLUGINS,
         "-q",
         "-p", "no:cacheprovider",
+        "-p", "no:faulthandler",  # the plugin dumps fatal signals where the records' merge finds them
         "--rootdir", str(specs_dir),
         "-c", os.devnull,
-        "-o", "junit_family=xunit1",
-        "--junitxml", str(out / "junit.xml"),
+        "--gspc-supervised",
         "--gspc-out", str(out),
         "--gspc-run-id", run_id,
         "--gspc-timeout", str(args.timeout),
@@ -279,21 +289,53 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
             pytest_args += [flag, value]
     if args.workers:
         pytest_args += ["-n", str(args.workers)]
-    # pytest runs in a child process, so a driver that kills its process cannot take the report with it;
-    # only the plugins a run needs are loaded, so nothing else installed changes a run.
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
-    code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args, *extra], env=env).returncode
-    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
-        return USAGE
-    if not summary_path.exists() and (out / "records").is_dir():
-        print(f"gspc: pytest ended with status {code} before writing the summary; judging the records written",
-              file=sys.stderr)  # fmt: skip
-        finalize(out, run_id)
-    if not summary_path.exists():
-        print("gspc: no case ran (check --spec, --level and the pytest arguments)", file=sys.stderr)
-        return USAGE
-    return json.loads(summary_path.read_text())["exit_code"]
+    if only is not None:
+        outputs.write_selection(out / "selections" / "0.jsonl", only)
+        pytest_args += ["--gspc-only", str(out / "selections" / "0.jsonl")]
+    # only the plugins a run needs are loaded, so nothing else installed changes a run
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    redactor = _redactor(specs, args.option)
+    command = [sys.executable, "-m", "pytest", *pytest_args, *extra]
+    ending = supervise(command, env, out, args.timeout, redactor)
+    for note in ending.notes:
+        _say(f"gspc: {note}", redactor)
+    collected = outputs.manifest(out)
+    if collected is None and ending.last.code in REFUSED and not ending.last.interrupted:
+        return USAGE  # pytest refused its input or a target could not open: it said why on one line
+    if collected is None and ending.last.stuck:
+        return USAGE  # opening a target hung: the note above says which
+    if collected == {} and not ending.last.interrupted:
+        _say("gspc: no case selected: check --spec, --level and the pytest arguments after --", redactor)
+        return NO_CASE
+    summary = finalize(out, run_id, started, ending.last.interrupted)
+    if getattr(args, "allure", None):
+        from conformance.report.allure_results import write_run_files  # needs allure-pytest, checked above
+
+        write_run_files(args.allure.resolve(), summary)
+    for folder in (out, getattr(args, "allure", None)):
+        if folder is not None:
+            scrub_tree(folder.resolve(), redactor)
+    lines = [f"{' gsp-conformance ':=^80}", *matrix(summary["verdicts"]), *behaviour_lines(summary["behaviours"])]
+    _say("\n".join(lines), redactor)
+    _say(f"run {run_id}: {summary['verdict']}; records, summary, junit.xml and index.html in {_shown(out)}",
+         redactor)  # fmt: skip
+    if collected is None or ending.last.interrupted:
+        _say("gspc: the run ended before every case had run: incomplete", redactor)
+        return INCOMPLETE
+    return summary["exit_code"]
+
+
+def _redactor(specs: list[Spec], options: list[str]) -> Redactor:
+    """A redactor that knows every secret of the run before any driver is opened."""
+    redactor = Redactor()
+    redactor.learn_specs(specs)
+    redactor.learn_options(dict(option.partition("=")[::2] for option in options))
+    return redactor
+
+
+def _say(text: str, redactor: Redactor) -> None:
+    print(printable(redactor.scrub(text)), flush=True)
 
 
 def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:

@@ -6,24 +6,29 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import faulthandler
 import os
-import shutil
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conformance import outputs
 from conformance.driver import DriverError
 from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
 from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
 from conformance.engine.tracker import Ledger, Tracker
-from conformance.records import RecordWriter, new_run_id
+from conformance.outputs import Events
+from conformance.records import RecordWriter, ended, new_run_id
 from conformance.redact import Redactor
 from conformance.report import summary as summary_report
-from conformance.report.runs import failed_nodeids, load_run
-from conformance.report.terminal import behaviour_lines, matrix
+from conformance.report.junit import explain
+from conformance.report.terminal import behaviour_lines, matrix, printable
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
@@ -31,6 +36,10 @@ from conformance.targets import Target, TargetUnavailable, close_driver, open_ta
 from conformance.waivers import Waiver, bundled_known_issues, find_waiver, load_waivers
 
 STATE = pytest.StashKey["RunState"]()
+FATAL_SIGNALS = frozenset(
+    {signal.SIGKILL, signal.SIGTERM, signal.SIGQUIT, signal.SIGABRT, signal.SIGSEGV, signal.SIGHUP}
+)
+SECTION_LIMIT = 8192  # characters of captured output or failure text a case may put on the terminal
 SUMMARY = pytest.StashKey[dict]()
 
 
@@ -67,11 +76,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--gspc-run-id", default=None, metavar="ID", help="the run id (default: generated)")
     group.addoption(
-        "--gspc-rerun-failed",
+        "--gspc-only",
         default=None,
-        metavar="RECORDS",
-        help="run only the cases that went wrong in these records (failed, error, unexpectedly-passed); "
-        "RECORDS is a records.jsonl or a run's folder",
+        metavar="FILE",
+        help="run only the node ids listed in FILE (one JSON string a line), e.g. the cases an earlier run failed",
+    )
+    group.addoption(
+        "--gspc-supervised",
+        action="store_true",
+        help="gspc supervises this run: it clears the outputs before and judges the records after",
     )
 
 
@@ -89,6 +102,9 @@ class RunState:
         self.targets = _targets(config.getoption("gspc_target"), config.getoption("gspc_option"))
         self.waivers = _waivers(self.targets, config.getoption("gspc_known_issues"))
         self.redactor = Redactor()
+        self.supervised = config.getoption("gspc_supervised")
+        self.events: Events | None = None  # opened at configure, once stale outputs are gone
+        self.running: dict[str, Any] | None = None  # the record of the case in progress, for the exit guard
         self.started = dt.datetime.now(dt.UTC)
         self.drivers: dict[str, Any] = {}
         self.unavailable: dict[str, str] = {}
@@ -100,11 +116,14 @@ class RunState:
         if target.name in self.unavailable:
             raise TargetUnavailable(self.unavailable[target.name])
         if target.name not in self.drivers:
+            self.events.log("open", target=target.name)
             try:
                 self.drivers[target.name] = open_target(target)
             except TargetUnavailable as exc:
                 self.unavailable[target.name] = str(exc)
                 raise
+            finally:
+                self.events.log("opened", target=target.name)
         return self.drivers[target.name]
 
     def preflight(self, keep_open: bool) -> None:
@@ -133,8 +152,11 @@ class RunState:
         return self.ledger
 
     def close(self) -> None:
-        for driver in self.drivers.values():
-            close_driver(driver)
+        for name, driver in self.drivers.items():
+            self.events.log("close", target=name)
+            with contextlib.suppress(Exception):  # a failing close() must not cost the run its report
+                close_driver(driver)
+            self.events.log("closed", target=name)
         self.drivers.clear()
         for handle in (self.writer, self.ledger):
             if handle is not None:
@@ -183,7 +205,11 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     state = RunState(config)
     config.stash[STATE] = state
+    if state.controller and not state.supervised:  # under gspc, the supervisor clears them once for all attempts
+        outputs.reset(state.out)
+    state.events = Events(state.out, state.worker_id)
     watch_user_interrupts()
+    guard_exits(state)
     for level in ("MUST", "SHOULD", "MAY", "IMPL"):
         config.addinivalue_line("markers", f"{level}: cases of {level} clauses")
     if getattr(config.option, "allure_report_dir", None):  # allure-pytest is loaded and writing results
@@ -191,13 +217,48 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(AllureCases(config), "gspc-allure")
     if state.controller:
-        shutil.rmtree(state.out / "records", ignore_errors=True)
         distributed = getattr(config.option, "dist", "no") != "no"
         try:
             state.preflight(keep_open=not distributed)
         except DriverError as exc:
             state.close()
             raise pytest.UsageError(state.redactor.scrub(str(exc))) from None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Dump a fatal signal's traceback (a crash in driver code) where the merge looks for it."""
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    folder = state.out / "crashes"
+    folder.mkdir(parents=True, exist_ok=True)
+    state.crash_file = (folder / f"{os.getpid()}.txt").open("w", encoding="utf-8")
+    faulthandler.enable(file=state.crash_file)
+
+
+def guard_exits(state: RunState) -> None:
+    """A driver that ends its own process (os._exit, a fatal signal to itself) fails the case it was running.
+
+    The case's record is written before the process goes, so the verdict blames the driver; a process
+    killed from outside writes nothing, and its case is reported as an error (the run is incomplete).
+    """
+    real_exit, real_kill = os._exit, os.kill
+
+    def record_death(how: str) -> None:
+        if state.running is not None:
+            state.record(ended(state.running, "failed", f"the driver ended its own process ({how}) during this case"))
+            state.running = None
+
+    def exit_recorded(code: int) -> None:
+        record_death(f"os._exit({code})")
+        real_exit(code)
+
+    def kill_recorded(pid: int, signum: int) -> None:
+        if pid in (0, os.getpid()) and signum in FATAL_SIGNALS:
+            record_death(f"os.kill with {signal.Signals(signum).name}")
+        real_kill(pid, signum)
+
+    os._exit, os.kill = exit_recorded, kill_recorded
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -254,20 +315,29 @@ class SpecFile(pytest.File):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --gspc-rerun-failed, keep exactly the items whose node ids failed before (as pytest's --lf)."""
-    source = config.getoption("gspc_rerun_failed", None)
+    """With --gspc-only, keep exactly the items whose node ids it lists (exact equality, as pytest's --lf)."""
+    source = config.getoption("gspc_only", None)
     if STATE not in config.stash or not source:
         return
     try:
-        wanted = failed_nodeids(load_run(Path(source)))
-    except FileNotFoundError as exc:
-        raise pytest.UsageError(f"--gspc-rerun-failed: {exc}") from None
+        wanted = outputs.read_selection(Path(source))
+    except (OSError, ValueError) as exc:
+        raise pytest.UsageError(f"--gspc-only {source}: {exc}") from None
     # exact node id equality: params with spaces, unicode, brackets or '::' need no escaping
     keep = [item for item in items if item.nodeid in wanted]
     dropped = [item for item in items if item.nodeid not in wanted]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
     items[:] = keep
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Write what this process will run before it runs any of it: a case that never ends is then still known."""
+    state = session.config.stash.get(STATE, None)
+    if state is None or (state.controller and getattr(session.config.option, "dist", "no") != "no"):
+        return  # an xdist controller collects nothing; its workers write the manifest
+    bases = (item.base for item in session.items if isinstance(item, CaseItem))
+    outputs.write_manifest(state.out, state.worker_id, bases)
 
 
 def _marks(config: pytest.Config, spec: Spec) -> dict[str, pytest.MarkDecorator]:
@@ -304,18 +374,40 @@ class CaseItem(pytest.Item):
         super().__init__(**kwargs)
         self.spec, self.case, self.clause, self.target = spec, case, clause, target
         self.params, self.labels, self.index = params, labels, index
-        self.user_properties += [
-            ("spec", spec.id),
-            ("clause", clause.id),
-            ("rule", clause.rule),
-            ("level", clause.level),
-            ("target", target.name),
-        ]
+
+    @property
+    def base(self) -> dict[str, Any]:
+        """The fields of this case's record that are known before it runs."""
+        state: RunState = self.config.stash[STATE]
+        return {
+            "run_id": state.run_id,
+            "target": self.target.name,
+            "driver": self.target.driver,
+            "spec": self.spec.name,
+            "spec_id": self.spec.id,
+            "spec_version": self.spec.version,
+            "spec_sha256": self.spec.sha256,
+            "spec_title": self.spec.title,
+            "clause": self.clause.id,
+            "rule": self.clause.rule,
+            "level": self.clause.level,
+            "status": self.clause.status,
+            "clause_text": self.clause.text,
+            "clause_source": self.clause.source,
+            "clause_index": list(self.spec.clauses).index(self.clause.id),
+            "case": self.case.id,
+            "title": self.case.title,
+            "nodeid": self.nodeid,
+            "params": self.labels,
+            "waiver": None,
+            "leftovers": [],
+        }
 
     def runtest(self) -> None:
         state: RunState = self.config.stash[STATE]
-        record = self._record_base(state)
-        state.record({**record, "outcome": "running"})  # if the process dies now, the merge still sees the case
+        record = {**self.base, "worker": state.worker_id}
+        state.running = {**record, "outcome": "running", "pid": os.getpid()}
+        state.record(state.running)  # if the process dies now, the merge still sees the case
         run = CaseRun()
         start = time.perf_counter()
         try:
@@ -330,6 +422,10 @@ class CaseItem(pytest.Item):
                 "actual": str(exc),
             }
             outcome, reason = "failed", "timed out"
+        except KeyboardInterrupt:  # the user's (a driver's own is judged as data): the case did not finish
+            state.running = None
+            state.record(ended(record, "error", "the run was interrupted (Ctrl-C) during this case"))
+            raise
         except Exception as exc:
             outcome, reason = (
                 "error",
@@ -343,10 +439,10 @@ class CaseItem(pytest.Item):
             failure=run.failure,
             behaviour=self._behaviour(run) if outcome == "observed" else None,
         )
+        state.running = None
         state.record(record)
         self.record = record  # read by the report plugins of this process (Allure)
-        self.user_properties.append(("outcome", outcome))
-        self._raise_for(outcome, reason, run)
+        self._raise_for(record, state.redactor)
 
     def _run(self, state: RunState, run: CaseRun, record: dict[str, Any]) -> tuple[str, str | None]:
         try:
@@ -369,7 +465,7 @@ class CaseItem(pytest.Item):
         tracker = Tracker(driver, self.target.name, prefix, state.journal())
         try:
             run_case(self.case, self.params, tracker, caps.limits, state.redactor, run)
-        except CaseTimeout:  # a hung driver would hang its cleanup too
+        except (CaseTimeout, KeyboardInterrupt):  # a hung driver would hang its cleanup too; Ctrl-C means now
             record["leftovers"] = list(tracker.created)  # journalled: `gspc clean --run-id` removes them
             raise
         except BaseException:
@@ -390,59 +486,22 @@ class CaseItem(pytest.Item):
             return "unexpectedly-passed", f"passes although waived: {waiver.reason} ({waiver.link})"
         return ("failed", None) if run.failure else ("passed", None)
 
-    def _record_base(self, state: RunState) -> dict[str, Any]:
-        return {
-            "run_id": state.run_id,
-            "target": self.target.name,
-            "driver": self.target.driver,
-            "spec": self.spec.name,
-            "spec_id": self.spec.id,
-            "spec_version": self.spec.version,
-            "spec_sha256": self.spec.sha256,
-            "spec_title": self.spec.title,
-            "clause": self.clause.id,
-            "rule": self.clause.rule,
-            "level": self.clause.level,
-            "status": self.clause.status,
-            "clause_text": self.clause.text,
-            "clause_source": self.clause.source,
-            "clause_index": list(self.spec.clauses).index(self.clause.id),
-            "case": self.case.id,
-            "title": self.case.title,
-            "nodeid": self.nodeid,
-            "params": self.labels,
-            "worker": state.worker_id,
-            "waiver": None,
-            "leftovers": [],
-        }
-
     @staticmethod
     def _behaviour(run: CaseRun) -> str:
         if run.failure:
             return f"unlisted at step {run.failure['step']} {run.failure['op']}: {run.failure['actual']}"
         return ", ".join(run.labels) or "as listed"
 
-    def _raise_for(self, outcome: str, reason: str | None, run: CaseRun) -> None:
+    def _raise_for(self, record: dict[str, Any], redactor: Redactor) -> None:
+        outcome, reason = record["outcome"], record["reason"]
         if outcome in ("not-applicable", "not-run"):
-            pytest.skip(f"{outcome}: {reason}")
+            pytest.skip(f"{outcome}: {redactor.scrub(reason or '')}")
         if outcome == "waived":
             pytest.xfail(reason or "waived")
-        if outcome == "error":
-            raise CaseError(reason)
-        if outcome in ("failed", "unexpectedly-passed"):
-            raise CaseFailure(self._explain(outcome, reason, run))
-
-    def _explain(self, outcome: str, reason: str | None, run: CaseRun) -> str:
-        clause = self.clause
-        lines = [f"{self.spec.id} {clause.id} ({clause.level}, {clause.rule}) on {self.target.name}: {clause.text}"]
-        if run.failure:
-            f = run.failure
-            lines.append(f"  step {f['step']} {f['op']}: expected {f['expected']}")
-            lines.append(f"  {' ' * len(str(f['step']))}      got {f['actual']}")
-        if reason:
-            lines.append(f"  {outcome}: {reason}")
-        lines.append(f"  case {self.case.id}: {self.case.title}  ({self.spec.path}:{self.case.line})")
-        return "\n".join(lines)
+        if outcome in ("error", "failed", "unexpectedly-passed"):
+            where = f"\n  case {self.case.id}: {self.case.title}  ({self.spec.path}:{self.case.line})"
+            text = printable(redactor.scrub(explain(record) + where), SECTION_LIMIT)
+            raise CaseError(text) if outcome == "error" else CaseFailure(text)
 
     def repr_failure(self, excinfo, style=None) -> str:
         if isinstance(excinfo.value, CaseFailure | CaseError):
@@ -464,9 +523,27 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.close()
-    if not state.controller:
-        return
-    session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id, state.started)
+    if state.controller and not state.supervised:
+        session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id, state.started)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and state.events is not None:
+        state.events.log("done")  # the watchdog ends a process that lingers after this (a non-daemon thread)
+        state.events.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    """Captured driver output in a report is scrubbed, escaped and bounded: a flood cannot flood the terminal."""
+    report = yield
+    state = item.config.stash.get(STATE, None)
+    if state is not None and isinstance(item, CaseItem):
+        report.sections = [
+            (title, printable(state.redactor.scrub(text), SECTION_LIMIT)) for title, text in report.sections
+        ]
+    return report
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

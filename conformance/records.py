@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conformance import outputs
+
 if TYPE_CHECKING:
     from conformance.redact import Redactor
 
@@ -53,29 +55,59 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                     yield record
 
 
-CRASHED = "the process running this case died before the case finished (a crash, a kill or os._exit)"
+#: Why a case that started has no final record; decided from what its process left behind.
+CRASHED = "the process running this case crashed with a fatal signal in driver code"
+DIED = "the process running this case died before it finished: killed from outside, or a harness failure"
+NEVER_RAN = "the case was collected but never ran: the run stopped before it"
+INTERRUPTED = "the run was interrupted (Ctrl-C) before this case finished"
 
 
-def merge(parts: Path, into: Path) -> list[dict[str, Any]]:
-    """Join the per-process files into one, ordered by target and node id; return the records.
+def merge(out: Path, missing: str = NEVER_RAN, died: str = DIED) -> list[dict[str, Any]]:
+    """Join a run's per-process records into ``records.jsonl``, ordered by target and node id; return them.
 
-    A case whose process died leaves only its "running" line: it becomes a failure, never a gap.
+    Every collected case (the manifest) ends with exactly one record: a case whose process died
+    leaves only its "running" line and becomes a failure when its process dumped a fatal signal
+    (driver code crashed), an error ``died`` otherwise; a case that never started is an error ``missing``.
     """
     final: dict[tuple[str, str], dict[str, Any]] = {}
-    for record in read_records(parts):
+    started: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in read_records(out / "records"):
         key = (record["target"], record["nodeid"])
         if record["outcome"] != "running":
             final[key] = record
-        elif key not in final:
-            final[key] = {**record, "outcome": "failed", "reason": CRASHED, "duration": 0.0, "steps": [],
-                          "failure": {"step": 1, "op": "case", "expected": "the case to finish", "actual": CRASHED},
-                          "behaviour": None}  # fmt: skip
+        else:
+            started.setdefault(key, record)
+    for key, record in started.items():
+        if key not in final:
+            crashed = _crash_dump(out, record.get("pid"))
+            final[key] = ended(record, "failed" if crashed else "error", CRASHED if crashed else died, crashed)
+    for base in (outputs.manifest(out) or {}).values():
+        key = (base["target"], base["nodeid"])
+        if key not in final:
+            final[key] = ended({**base, "worker": "none"}, "error", missing, None)
     records = [final[k] for k in sorted(final)]
-    into.parent.mkdir(parents=True, exist_ok=True)
-    with into.open("w", encoding="utf-8") as handle:
+    with (out / "records.jsonl").open("w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return records
+
+
+def ended(running: dict[str, Any], outcome: str, reason: str, actual: str | None = None) -> dict[str, Any]:
+    """The final record of a case that did not finish by itself, from its "running" line or manifest entry."""
+    record = {k: v for k, v in running.items() if k != "pid"}
+    failure = {"step": 1, "op": "case", "expected": "the case to finish", "actual": actual or reason}
+    return {**record, "outcome": outcome, "reason": reason, "duration": record.get("duration", 0.0), "steps": [],
+            "failure": failure if outcome == "failed" else None, "behaviour": None, "leftovers": []}  # fmt: skip
+
+
+def _crash_dump(out: Path, pid: Any) -> str | None:
+    """The first lines of a process's fatal-signal dump, if it left one."""
+    path = out / "crashes" / f"{pid}.txt"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    return "\n".join(text.splitlines()[:12])[:2000] if text else None
 
 
 def new_run_id() -> str:

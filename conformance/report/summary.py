@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.records import merge
+from conformance.records import INTERRUPTED, merge
 from conformance.report.html import write_html
+from conformance.report.junit import write_junit
 from conformance.verdict import Verdict, behaviours, compute, exit_code, worst
 
 #: Packages whose versions a summary records: the harness, its runner, and the SDKs of the bundled drivers.
@@ -66,10 +67,12 @@ def write(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def finalize(out: Path, run_id: str, started: dt.datetime | None = None) -> dict[str, Any]:
-    """Merge a run's per-process records, judge them, and write records.jsonl, summary.json and index.html."""
-    records = merge(out / "records", out / "records.jsonl")
+def finalize(out: Path, run_id: str, started: dt.datetime | None = None, interrupted: bool = False) -> dict[str, Any]:
+    """Merge a run's records (every collected case gets one), judge them, and write records.jsonl,
+    summary.json, junit.xml and index.html."""
+    records = merge(out, INTERRUPTED, INTERRUPTED) if interrupted else merge(out)
     summary = build(run_id, compute(records), records, started)
     write(out / "summary.json", summary)
+    write_junit(out / "junit.xml", records)
     write_html(out, records, summary)
     return summary
