@@ -257,9 +257,10 @@ def _forms(raw: bytes, text: str | None) -> set[str]:
             shifted = encode(bytes(shift) + raw).decode()
             forms.add(shifted[4 if shift else 0 : 4 * ((shift + len(raw)) // 3)])
     if text is not None:
-        forms |= {text, repr(text)[1:-1], json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
-                  escape(text), escape(text, quote=False)}  # fmt: skip
-    forms.discard("")
+        forms |= {text, escape(text), escape(text, quote=False)}
+    for _ in range(2):  # a repr or JSON string of a message that already holds an escaped form escapes it again
+        forms |= {shown for form in forms for shown in (repr(form)[1:-1], json.dumps(form)[1:-1],
+                                                        json.dumps(form, ensure_ascii=False)[1:-1])}  # fmt: skip
     return forms
 
 

@@ -217,3 +217,40 @@ def test_printable_escapes_terminal_controls() -> None:
     text = "red \x1b[31mX\x1b[0m\rover\x07 \u202eevil\u202c \udc80 keep\n\ttabs é"
     assert printable(text) == "red \\x1b[31mX\\x1b[0m\\x0dover\\x07 \\u202eevil\\u202c \\udc80 keep\n\ttabs é"
     assert printable("a" * 100, 10) == "a" * 10 + "... [truncated: 100 chars]"
+
+
+def odd_records() -> list[dict]:
+    """Records as a foreign or hand-edited file may hold them: lone surrogates, huge text, values of the wrong type."""
+    base = {"run_id": "r1", "target": "memory", "driver": "memory", "spec": "delete", "spec_id": "GSP-46",
+            "spec_title": "t", "spec_version": 1, "spec_sha256": "0" * 64, "clause": "delete.c", "rule": "R",
+            "level": "MUST", "status": "accepted", "case": "c", "title": "t", "waiver": None,
+            "leftovers": []}  # fmt: skip
+    return [
+        {**base, "nodeid": "delete::c[memory]", "outcome": "failed", "reason": "bad \udc80 " + "x" * 10_485_760,
+         "params": {"p": 1}, "duration": "slow", "steps": ["not a trace", {"op": 3, "args": [1], "error": "e"}],
+         "failure": {"step": "two", "op": None, "expected": {"a": 1}, "actual": "\ud800"}, "behaviour": 5},
+        {**base, "nodeid": "delete::d[memory]", "case": "d", "outcome": "passed", "params": ["odd"],
+         "duration": float("nan"), "steps": None, "failure": "text", "waiver": {"reason": 1}, "run_id": 2},
+    ]  # fmt: skip
+
+
+def test_reports_survive_odd_records(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from conformance.report import allure_results, certificate, diff, html
+
+    records = odd_records()
+    summary = {"targets": ["memory"], "verdicts": [], "behaviours": {}, "specs": {}}
+    page = html.write_html(tmp_path, records, summary, baseline=records[::-1])
+    page.read_text(encoding="utf-8")
+    for record in records:
+        allure_results.steps(record, 0)
+    fake = SimpleNamespace(labels=[], parameters=[], links=[], steps=[], start=0, description="")
+    spec = SimpleNamespace(path=Path("delete.yaml"), source="go-storage#1")
+    item = SimpleNamespace(spec=spec, clause=SimpleNamespace(link=None), case=SimpleNamespace(line=1))
+    allure_results.decorate(fake, item, records[0])
+    changes = diff.compare(records[1:], records[:1])
+    for text in (diff.text(changes, "a", "b"), diff.markdown(changes, "a", "b")):
+        printable(text).encode("utf-8")
+    derived = certificate.derive(records)
+    certificate._short(derived).encode("utf-8", "backslashreplace")

@@ -1,7 +1,9 @@
 """Allure results: labels, parameters, steps and links per case; environment and categories per run.
 
 Registered by the plugin only when allure-pytest writes results (``--alluredir``). allure-pytest
-owns the result files; this module fills in what a case knows, from the case's own record.
+owns the result files; this module fills in what a case knows, from the case's own record, cleaned
+by the run's redactor first (the record a case keeps in memory is the one before the writer's gate).
+Every field is read defensively: odd record contents give odd text, never an exception.
 """
 
 from __future__ import annotations
@@ -59,11 +61,13 @@ class AllureCases:
         try:
             return (yield)
         finally:
+            from conformance.plugin import STATE  # the plugin imports this module; import back lazily
+
             record = getattr(item, "record", None)
             listener = self.config.pluginmanager.get_plugin("allure_listener")
             result = listener.allure_logger.get_test(None) if listener is not None else None
             if record is not None and result is not None:
-                decorate(result, item, record)
+                decorate(result, item, self.config.stash[STATE].redactor.clean(record))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -75,70 +79,100 @@ class AllureCases:
 
 
 def decorate(result: Any, item: Any, record: dict[str, Any]) -> None:
-    """Labels, parameters, description, link and steps of one case's Allure result."""
-    spec, clause, case = item.spec, item.clause, item.case
-    epic = f"{spec.id} {spec.title}"
+    """Labels, parameters, description, link and steps of one case's Allure result, from its (cleaned) record."""
+    spec, clause, case = item.spec, item.clause, item.case  # only for what records lack: links and the file line
+    field = {k: _text(record.get(k)) for k in ("spec_id", "spec_title", "clause", "case", "level", "rule", "target",
+                                               "clause_text", "title", "clause_source")}  # fmt: skip
+    epic = f"{field['spec_id']} {field['spec_title']}"
     result.labels += [
         Label(LabelType.EPIC, epic),
-        Label(LabelType.FEATURE, clause.id),
-        Label(LabelType.STORY, case.id),
-        Label(LabelType.SEVERITY, SEVERITY[clause.level]),
+        Label(LabelType.FEATURE, field["clause"]),
+        Label(LabelType.STORY, field["case"]),
+        Label(LabelType.SEVERITY, SEVERITY.get(field["level"], "normal")),
         # suites group by target first: conformance belongs to the driver and backend pair
-        Label(LabelType.PARENT_SUITE, record["target"]),
+        Label(LabelType.PARENT_SUITE, field["target"]),
         Label(LabelType.SUITE, epic),
-        Label(LabelType.SUB_SUITE, f"{clause.id} ({clause.level}, {clause.rule})"),
+        Label(LabelType.SUB_SUITE, f"{field['clause']} ({field['level']}, {field['rule']})"),
     ]
     # every param is a parameter: Allure derives historyId from them, so expansions stay distinct
-    result.parameters += [Parameter(name="target", value=record["target"])]
-    result.parameters += [Parameter(name=name, value=label) for name, label in record["params"].items()]
+    params = record.get("params")
+    result.parameters += [Parameter(name="target", value=field["target"])]
+    result.parameters += [Parameter(name=_text(n), value=_text(v)) for n, v in _items(params)]
     result.description = (
-        f"**{clause.level} {clause.id}** ({clause.rule}): {clause.text}\n\n"
-        f"Case `{case.id}`: {case.title}\n\nSource: {clause.source}  \nSpec: `{spec.path.name}:{case.line}`"
+        f"**{field['level']} {field['clause']}** ({field['rule']}): {field['clause_text']}\n\n"
+        f"Case `{field['case']}`: {field['title']}\n\nSource: {field['clause_source']}  \n"
+        f"Spec: `{spec.path.name}:{case.line}`"
     )
-    if url := source_link(clause.link, clause.source, spec.source):
-        result.links.append(Link(LinkType.LINK, url, f"{clause.rule}: {clause.source}"))
+    if url := source_link(clause.link, field["clause_source"], spec.source):
+        result.links.append(Link(LinkType.LINK, url, f"{field['rule']}: {field['clause_source']}"))
     result.steps += steps(record, result.start or 0)
 
 
 def steps(record: dict[str, Any], start_ms: int) -> list[TestStepResult]:
     """One Allure step per traced spec step, timed from the trace, the failing one marked failed."""
-    failure = record.get("failure")
+    failure = _mapping(record.get("failure"))
+    failed_at = failure.get("step") if type(failure.get("step")) is int else None
+    traced = record.get("steps")
+    traces = [_mapping(t) for t in traced] if isinstance(traced, list) else []
     found = []
     clock = start_ms
-    for number, trace in enumerate(record["steps"], start=1):
-        took = round(trace.get("duration", 0) * 1000)
+    for number, trace in enumerate(traces, start=1):
+        took = _millis(trace.get("duration"))
         step = TestStepResult(name=_title(number, trace), start=clock, stop=clock + took, status=Status.PASSED)
-        step.parameters = [Parameter(name=k, value=_shown(v)) for k, v in trace.get("args", {}).items()]
+        step.parameters = [Parameter(name=_text(k), value=_shown(v)) for k, v in _items(trace.get("args"))]
         if "result" in trace:
             step.parameters.append(Parameter(name="result", value=_shown(trace["result"])))
         if "error" in trace:
-            error = trace["error"]
-            step.parameters.append(Parameter(name="error", value=f"{error['type']}: {error['message']}"))
-        if failure and failure["step"] == number:
+            error = _mapping(trace["error"])
+            step.parameters.append(Parameter(name="error", value=f"{_text(error.get('type'))}: "
+                                                                  f"{_text(error.get('message'))}"))  # fmt: skip
+        if failed_at == number:
             step.status = Status.FAILED
-            step.statusDetails = StatusDetails(message=f"expected {failure['expected']}\ngot {failure['actual']}")
+            step.statusDetails = StatusDetails(message=_expected(failure))
         found.append(step)
         clock += took
-    if failure and failure["step"] > len(record["steps"]):  # a timeout or a crash cut the step short
-        details = StatusDetails(message=f"expected {failure['expected']}\ngot {failure['actual']}")
+    if failed_at is not None and failed_at > len(traces):  # a timeout or a crash cut the step short
         found.append(
-            TestStepResult(name=f"{failure['step']}. {failure['op']}", start=clock, stop=clock,
-                           status=Status.FAILED, statusDetails=details)
+            TestStepResult(name=f"{failed_at}. {_text(failure.get('op'))}", start=clock, stop=clock,
+                           status=Status.FAILED, statusDetails=StatusDetails(message=_expected(failure)))
         )  # fmt: skip
     return found
 
 
 def _title(number: int, trace: dict[str, Any]) -> str:
     if "fault" in trace:
-        fault = trace["fault"]
-        return f"{number}. fault {fault.get('kind', '')}".rstrip()
-    args = ", ".join(f"{k}={_shown(v, 40)}" for k, v in trace.get("args", {}).items())
-    return f"{number}. {trace['op']}({args})"
+        fault = _mapping(trace["fault"])
+        return f"{number}. fault {_text(fault.get('kind', ''))}".rstrip()
+    args = ", ".join(f"{_text(k)}={_shown(v, 40)}" for k, v in _items(trace.get("args")))
+    return f"{number}. {_text(trace.get('op'))}({args})"
+
+
+def _expected(failure: dict[str, Any]) -> str:
+    return f"expected {_text(failure.get('expected'))}\ngot {_text(failure.get('actual'))}"
 
 
 def _shown(value: Any, limit: int = 500) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = _text(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _text(value: Any) -> str:
+    """A record value as text: strings as they are, anything else as JSON (cleaned records hold only JSON)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[tuple[Any, Any]]:
+    return list(value.items()) if isinstance(value, dict) else []
+
+
+def _millis(seconds: Any) -> int:
+    return round(seconds * 1000) if type(seconds) in (int, float) and abs(seconds) < 1e9 else 0
 
 
 def write_run_files(results: Path, summary: dict[str, Any]) -> None:

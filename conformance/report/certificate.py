@@ -37,8 +37,8 @@ def sha256(path: Path) -> str:
 
 def derive(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The part of a certificate that follows from the records: target, specs, verdicts, counts, waivers."""
-    targets = sorted({r["target"] for r in records})
-    run_ids = sorted({r["run_id"] for r in records})
+    targets = sorted({str(r["target"]) for r in records})
+    run_ids = sorted({str(r["run_id"]) for r in records})
     specs = {
         r["spec"]: {"name": r["spec"], "id": r["spec_id"], "title": r["spec_title"], "version": r["spec_version"],
                     "sha256": r["spec_sha256"]}
@@ -71,9 +71,10 @@ def _waivers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The waivers the run applied, once each, with the outcomes of the cases they covered."""
     used: dict[tuple, Counter] = defaultdict(Counter)
     for r in records:
-        if r["waiver"]:
-            w = r["waiver"]
-            used[(r["spec"], r["clause"], r["case"], w["reason"], w["link"], w["expires"])][r["outcome"]] += 1
+        w = r.get("waiver")
+        if isinstance(w, dict):
+            key = (r["spec"], r["clause"], r["case"], w.get("reason"), w.get("link"), w.get("expires"))
+            used[key][r["outcome"]] += 1
     return [
         {"spec": spec, "clause": clause, "case": case, "reason": reason, "link": link, "expires": expires,
          "outcomes": dict(sorted(outcomes.items()))}
@@ -111,7 +112,9 @@ def driver_info(driver: str) -> dict[str, Any]:
 def write(path: Path, certificate: dict[str, Any]) -> None:
     """Write a certificate after checking it against its schema."""
     jsonschema.validate(certificate, schema("certificate"))
-    path.write_text(json.dumps(certificate, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # a lone surrogate in a foreign record's text is written as its JSON escape rather than failing the write
+    path.write_text(json.dumps(certificate, indent=2, ensure_ascii=False) + "\n", encoding="utf-8",
+                    errors="backslashreplace")  # fmt: skip
 
 
 def verify(certificate: dict[str, Any], records_file: Path, specs_dir: Path) -> list[str]:
@@ -171,5 +174,5 @@ def _brief(verdict: dict[str, Any]) -> str:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
     return text if len(text) <= 300 else text[:297] + "..."

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.report.runs import PROBLEMS
+from conformance.report.terminal import printable
 from conformance.spec.model import LEVELS
 from conformance.verdict import compute
 
@@ -14,6 +15,7 @@ from conformance.verdict import compute
 KINDS = ("new failure", "fixed", "changed", "added", "removed")
 HEADINGS = {"new failure": "new failures", "fixed": "fixed", "changed": "changed", "added": "added",
             "removed": "removed"}  # fmt: skip
+DETAIL_LIMIT = 1000  # characters of one case's detail in the terminal diff
 
 
 def change(outcome: str | None, was: str | None) -> str | None:
@@ -78,10 +80,11 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
             continue
         base = now or was
         entries.append(
-            Entry(kind, f"{base['spec_id']} {base['spec']}", base["level"], base["clause"], base["nodeid"],
-                  was and was["outcome"], now and now["outcome"], _detail(now))
+            Entry(kind, f"{_text(base.get('spec_id'))} {_text(base.get('spec'))}", _text(base.get("level")),
+                  _text(base.get("clause")), _text(base.get("nodeid")), was and was["outcome"], now and now["outcome"],
+                  _detail(now))
         )  # fmt: skip
-    entries.sort(key=lambda e: (KINDS.index(e.kind), e.spec, LEVELS.index(e.level), e.clause, e.nodeid))
+    entries.sort(key=lambda e: (KINDS.index(e.kind), e.spec, _level(e.level), e.clause, e.nodeid))
     renamed = [{**r, "target": rename.get(r["target"], r["target"])} for r in old]
     verdict_before = {(v.target, v.spec): v.verdict for v in compute(renamed)}
     verdict_after = {(v.target, v.spec): v.verdict for v in compute(new)}
@@ -96,7 +99,18 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
 def _key(record: dict[str, Any], rename: dict[str, str]) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
     """A case's identity without its node id, which embeds the target name (so targets can be paired)."""
     target = rename.get(record["target"], record["target"])
-    return target, record["spec"], record["case"], tuple(sorted(record["params"].items()))
+    params = record.get("params")
+    labels = tuple(sorted((_text(k), _text(v)) for k, v in params.items())) if isinstance(params, dict) else ()
+    return _text(target), _text(record.get("spec")), _text(record.get("case")), labels
+
+
+def _text(value: Any) -> str:
+    """A record field as text (a foreign records file may hold anything)."""
+    return value if isinstance(value, str) else "" if value is None else repr(value)
+
+
+def _level(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
 
 
 def _detail(record: dict[str, Any] | None) -> str:
@@ -104,9 +118,10 @@ def _detail(record: dict[str, Any] | None) -> str:
     if record is None or record["outcome"] not in PROBLEMS:
         return ""
     failure = record.get("failure")
-    if failure:
-        return f"step {failure['step']} {failure['op']}: expected {failure['expected']}, got {failure['actual']}"
-    return record.get("reason") or ""
+    if isinstance(failure, dict):
+        step, op, expected, actual = (_text(failure.get(k)) for k in ("step", "op", "expected", "actual"))
+        return f"step {step} {op}: expected {expected}, got {actual}"
+    return _text(record.get("reason"))
 
 
 def _arrow(entry: Entry) -> str:
@@ -140,10 +155,10 @@ def text(diff: Diff, old_name: str, new_name: str) -> str:
         lines.append(f"\n{HEADINGS[kind]} ({len(entries)})")
         for (spec, level), group in _groups(entries).items():
             lines.append(f"  {spec} {level}")
-            for e in group:
-                lines.append(f"    {e.nodeid}  [{e.clause}]  {_arrow(e)}")
+            for e in group:  # node ids and details carry driver text: shown escaped, never as terminal controls
+                lines.append(printable(f"    {e.nodeid}  [{e.clause}]  {_arrow(e)}"))
                 if e.detail:
-                    lines.append(f"      {e.detail}")
+                    lines.append(printable(f"      {e.detail}", DETAIL_LIMIT))
     if len(lines) == 1:
         lines.append("no differences")
     return "\n".join(lines) + "\n"

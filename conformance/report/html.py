@@ -6,6 +6,10 @@ The page must open fast with 100,000 records, so the data is split into three in
 case index with a string table, and the step traces, one line per record, parsed only when a
 case is opened. Every string reaches the page as JSON with ``<``, ``>``, ``&``, U+2028 and
 U+2029 escaped, and the page builds its DOM with textContent only.
+
+The page shows only what the records hold (cleaned by the redactor when written) and the summary
+computed from them. Records from elsewhere may still be odd: a value of the wrong type is shown as
+its JSON, a lone surrogate as its ``\\udxxx`` escape; nothing in a record can stop the page.
 """
 
 from __future__ import annotations
@@ -50,7 +54,9 @@ def _escape(text: str) -> str:
 
 def deflated(text: str) -> str:
     """``text`` deflated and base64-encoded, as a JSON string (the page inflates it)."""
-    return '"' + base64.b64encode(zlib.compress(text.encode("utf-8"), 1)).decode("ascii") + '"'
+    # a lone surrogate (from a foreign records file) becomes its JSON escape instead of failing to encode
+    data = text.encode("utf-8", "backslashreplace")
+    return '"' + base64.b64encode(zlib.compress(data, 1)).decode("ascii") + '"'
 
 
 def write_html(
@@ -61,7 +67,7 @@ def write_html(
     parts = _template()
     path = Path(out) / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with path.open("w", encoding="utf-8", errors="backslashreplace") as handle:
         handle.write(parts[0])
         handle.write(embed(head))
         handle.write(parts[1])
@@ -99,7 +105,8 @@ def build(
     targets = list(summary.get("targets") or [])
     target_ix = {t: i for i, t in enumerate(targets)}
     spec_meta = summary.get("specs") or {}
-    spec_names = sorted(set(spec_meta) | {r["spec"] for r in records})
+    records = [_identified(r) for r in records]
+    spec_names = sorted(set(map(_label, spec_meta)) | {r["spec"] for r in records})
     spec_ix = {s: i for i, s in enumerate(spec_names)}
     outcomes = list(OUTCOMES)
     outcome_ix = {o: i for i, o in enumerate(outcomes)}
@@ -119,9 +126,11 @@ def build(
     lines: list[str] = []
     dumps, encode = json.dumps, _line_encoder()
 
-    def sid(text: str | None) -> int:
+    def sid(text: Any) -> int:
         if text is None:
             return -1
+        if type(text) is not str:
+            text = _label(text)
         found = strings.get(text)
         if found is None:
             found = strings[text] = len(strings)
@@ -152,22 +161,25 @@ def build(
         tg.append(t)
         cs.append(k)
         params = r.get("params") or {}
-        pm.append(sid(", ".join(f"{a}={b}" for a, b in params.items())) if params else -1)
-        nodeid = r.get("nodeid", "")
+        shown = ", ".join(f"{a}={_label(b)}" for a, b in params.items()) if isinstance(params, dict) else params
+        pm.append(sid(shown) if params else -1)
+        nodeid = r["nodeid"]
         prefix = f"{spec}::{case}[{target}"
         nd.append(sid("\x01" + nodeid[len(prefix) :] if nodeid.startswith(prefix) else nodeid))
         oc.append(o)
-        du.append(int((r.get("duration") or 0) * 1e6))
+        du.append(_micros(r.get("duration")))
         rs.append(sid(r.get("reason")))
         failure = r.get("failure")
-        if failure:  # identical failures (same step, op, expected, actual) share one row
-            fk = (failure.get("step"), sid(failure.get("op")), sid(failure.get("expected")), sid(failure.get("actual")))
+        if isinstance(failure, dict):  # identical failures (same step, op, expected, actual) share one row
+            step = failure.get("step")
+            fk = (step if type(step) is int else None, sid(failure.get("op")), sid(failure.get("expected")),
+                  sid(failure.get("actual")))  # fmt: skip
             fl.append(failures.setdefault(fk, len(failures)))
         else:
             fl.append(-1)
         bh.append(sid(r.get("behaviour")))
         waiver = r.get("waiver")
-        wv.append(waivers.setdefault(dumps(waiver, sort_keys=True), len(waivers)) if waiver else -1)
+        wv.append(waivers.setdefault(dumps(waiver, sort_keys=True, default=repr), len(waivers)) if waiver else -1)
         wk.append(sid(r.get("worker")))
         agg[(c, t, o)] += 1
         if outcome in PROBLEMS and (c, t) not in first_problem:
@@ -205,6 +217,28 @@ def build(
     return head, index, deflated("\n".join(lines))
 
 
+#: Fields that identify a record: a page groups by them, so they must be text.
+_IDENTITY = ("target", "spec", "clause", "case", "outcome", "nodeid")
+
+
+def _identified(record: Any) -> dict[str, Any]:
+    """The record with its identifying fields as text (a foreign file may hold anything there)."""
+    record = record if isinstance(record, dict) else {"outcome": "error", "reason": _label(record)}
+    if all(type(record.get(k)) is str for k in _IDENTITY):
+        return record
+    return {**record, **{k: _label(record.get(k, "")) for k in _IDENTITY}}
+
+
+def _label(value: Any) -> str:
+    """A value as text: strings as they are, anything else as its JSON."""
+    return value if type(value) is str else json.dumps(value, ensure_ascii=False, sort_keys=True, default=repr)
+
+
+def _micros(seconds: Any) -> int:
+    """A duration in microseconds; 0 for anything that is not a finite number of seconds."""
+    return int(seconds * 1e6) if type(seconds) in (int, float) and abs(seconds) < 1e9 else 0
+
+
 def _line_encoder() -> Callable[[Any], str]:
     """Compact JSON of one value; reuses one C encoder, since building one per call doubles the cost."""
     make = getattr(json.encoder, "c_make_encoder", None)
@@ -218,7 +252,7 @@ def _meta(summary: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, A
     keys = ("run_id", "harness_version", "created", "duration", "verdict", "exit_code", "environment", "drivers")
     meta = {k: summary.get(k) for k in keys}
     meta["totals"] = summary.get("totals") or dict(Counter(r["outcome"] for r in records))
-    run_ids = sorted({r.get("run_id", "") for r in records})
+    run_ids = sorted({_label(r.get("run_id", "")) for r in records})
     if len(run_ids) > 1:  # a merged report of several shards or runs
         meta["run_ids"] = run_ids
     return meta
@@ -239,7 +273,7 @@ def _verdicts(summary: dict[str, Any], baseline: list[dict[str, Any]] | None) ->
 def _baseline_outcomes(baseline: list[dict[str, Any]] | None) -> dict[tuple[str, str], str] | None:
     if baseline is None:
         return None
-    return {(r["target"], r.get("nodeid", "")): r["outcome"] for r in baseline}
+    return {(r["target"], r["nodeid"]): r["outcome"] for r in map(_identified, baseline)}
 
 
 def _change(outcome: str, was: str | None) -> tuple[int, str | None]:
@@ -254,7 +288,7 @@ def _baseline_head(
     if baseline is None or removed is None:
         return None
     counts = Counter(changes)
-    run_ids = sorted({r.get("run_id", "") for r in baseline})
+    run_ids = sorted({_label(r.get("run_id", "")) for r in baseline if isinstance(r, dict)})
     return {
         "run_id": ", ".join(run_ids),
         "records": len(baseline),

@@ -29,6 +29,6 @@ def merge_runs(runs: list[Path], out: Path) -> dict[str, Any]:
     # finalize merges every part of out/records in name order, later parts winning: number them in run order
     for index, source in enumerate(sources):
         shutil.copyfile(source, parts / f"{index:04d}-{source.stem}.jsonl")
-    run_ids = sorted({r["run_id"] for r in read_records(parts)})
+    run_ids = sorted({str(r.get("run_id")) for r in read_records(parts)})
     (out / "index.html").unlink(missing_ok=True)  # a stale page of another run must not survive the merge
     return finalize(out, run_ids[0] if len(run_ids) == 1 else new_run_id())

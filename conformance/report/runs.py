@@ -31,4 +31,4 @@ def load_run(path: Path) -> list[dict[str, Any]]:
 
 def failed_nodeids(records: list[dict[str, Any]]) -> set[str]:
     """Node ids of the cases that went wrong (node ids name their target, so they are unique)."""
-    return {r["nodeid"] for r in records if r["outcome"] in PROBLEMS}
+    return {r["nodeid"] for r in records if r.get("outcome") in PROBLEMS and isinstance(r.get("nodeid"), str)}
