@@ -22,6 +22,7 @@ import pytest
 from conformance import outputs
 from conformance.driver import DriverError, describe
 from conformance.engine.cleanup import Option, clean_run
+from conformance.engine.payloads import SizeError, parse_size
 from conformance.records import new_run_id
 from conformance.redact import Redactor, scrub_tree
 from conformance.report import badge, certificate, diff
@@ -29,6 +30,7 @@ from conformance.report.merge import merge_runs
 from conformance.report.runs import PROBLEMS, load_run, records_path
 from conformance.report.summary import finalize
 from conformance.report.terminal import behaviour_lines, matrix, printable
+from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
 from conformance.supervise import supervise
@@ -42,6 +44,7 @@ from conformance.targets import (
     open_target,
     unavailable,
 )
+from conformance.waivers import check_waivers, run_waivers
 
 USAGE = 2
 INCOMPLETE = 3
@@ -206,12 +209,47 @@ def _run_options(parser: argparse.ArgumentParser, out: Path) -> None:
     )
     parser.add_argument("--out", type=Path, default=out, metavar="DIR", help=f"output folder (default: {out})")
     parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per-case timeout (default: 60)")
+    parser.add_argument(
+        "--max-expansions",
+        type=int,
+        default=DEFAULT_LIMITS.max_expansions,
+        metavar="N",
+        help=f"refuse a spec case that expands to more runs (default: {DEFAULT_LIMITS.max_expansions:,})",
+    )
+    parser.add_argument(
+        "--max-payload",
+        type=_size,
+        default=DEFAULT_LIMITS.max_payload,
+        metavar="SIZE",
+        help="refuse a spec payload larger than this, e.g. 256MiB (default: 64MiB)",
+    )
     parser.add_argument("-n", "--workers", default=None, metavar="N", help="run on N processes (pytest-xdist), or auto")
+
+
+def _size(text: str) -> int:
+    """A size option: 12, 4KiB, 256MiB."""
+    try:
+        return parse_size(text)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _limits(args: argparse.Namespace) -> SpecLimits:
+    return SpecLimits(max_expansions=args.max_expansions, max_payload=args.max_payload)
+
+
+def _check_waivers(args: argparse.Namespace, specs: list[Spec], targets: list[Target]) -> None:
+    """Every known-issues file of the run parses and names only targets, specs, clauses and cases that exist."""
+    names = [t.name for t in targets]
+    problems = check_waivers(run_waivers(names, map(Path, args.known_issues)), specs, set(names))
+    if problems:
+        raise SpecError(problems)
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     specs_dir = args.specs_dir or bundled_specs_dir()
-    specs = _select(load_specs(spec_files(specs_dir)), args.spec)
+    every_spec = load_specs(spec_files(specs_dir), _limits(args))
+    specs = _select(every_spec, args.spec)
     targets = [Target.parse(t) for t in args.driver + args.target]
     only = None
     if args.rerun_failed:
@@ -231,7 +269,9 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         extra = ["-p", "allure_pytest.plugin", "--alluredir", str(args.allure.resolve()), *extra]
     if args.level:
         extra = ["-m", " or ".join(args.level), *extra]
-    code = _pytest_run(args, specs, specs_dir, targets or default_targets(), extra, only)
+    targets = targets or default_targets()
+    _check_waivers(args, every_spec, targets)
+    code = _pytest_run(args, specs, specs_dir, targets, extra, only)
     if args.rerun_failed and code != USAGE:
         _report_uncollected({r["nodeid"] for r in failed}, args.out)
     return code
@@ -281,6 +321,8 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
         "--gspc-out", str(out),
         "--gspc-run-id", run_id,
         "--gspc-timeout", str(args.timeout),
+        "--gspc-max-expansions", str(args.max_expansions),
+        "--gspc-max-payload", str(args.max_payload),
     ]  # fmt: skip
     for target in targets:
         pytest_args += ["--gspc-target", target.name]
@@ -342,7 +384,8 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     if extra:  # a certificate covers every case of every spec: no selection may narrow it
         raise UsageError(f"certify runs every case; pytest arguments are not allowed: {' '.join(extra)}")
     specs_dir = args.specs_dir or bundled_specs_dir()
-    specs = load_specs(spec_files(specs_dir))
+    specs = load_specs(spec_files(specs_dir), _limits(args))
+    _check_waivers(args, specs, [Target.parse(args.target)])
     out = args.out.resolve()
     for stale in ("certificate.json", "badge.svg", "badge.json", "index.html"):
         (out / stale).unlink(missing_ok=True)

@@ -29,11 +29,12 @@ from conformance.redact import Redactor
 from conformance.report import summary as summary_report
 from conformance.report.junit import explain
 from conformance.report.terminal import behaviour_lines, matrix, printable
+from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
 from conformance.targets import Target, TargetUnavailable, close_driver, open_target
-from conformance.waivers import Waiver, bundled_known_issues, find_waiver, load_waivers
+from conformance.waivers import find_waiver, run_waivers
 
 STATE = pytest.StashKey["RunState"]()
 FATAL_SIGNALS = frozenset(
@@ -74,6 +75,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help="fail a case that runs longer than this (default: 60)",
     )
+    group.addoption(
+        "--gspc-max-expansions",
+        type=int,
+        default=DEFAULT_LIMITS.max_expansions,
+        metavar="N",
+        help=f"refuse a spec case with more runs than this (default: {DEFAULT_LIMITS.max_expansions:,})",
+    )
+    group.addoption(
+        "--gspc-max-payload",
+        type=int,
+        default=DEFAULT_LIMITS.max_payload,
+        metavar="BYTES",
+        help=f"refuse a payload larger than this (default: {DEFAULT_LIMITS.max_payload:,} bytes)",
+    )
     group.addoption("--gspc-run-id", default=None, metavar="ID", help="the run id (default: generated)")
     group.addoption(
         "--gspc-only",
@@ -100,8 +115,17 @@ class RunState:
         self.out = Path(config.getoption("gspc_out")).resolve()
         self.timeout = config.getoption("gspc_timeout")
         self.targets = _targets(config.getoption("gspc_target"), config.getoption("gspc_option"))
-        self.waivers = _waivers(self.targets, config.getoption("gspc_known_issues"))
-        self.redactor = Redactor()
+        try:
+            self.waivers = run_waivers([t.name for t in self.targets], map(Path, config.getoption("gspc_known_issues")))
+        except SpecError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.limits = SpecLimits(
+            max_expansions=config.getoption("gspc_max_expansions"),
+            max_payload=config.getoption("gspc_max_payload"),
+        )
+        self.redactor = Redactor()  # learns every secret before any driver is opened: environment, options, specs
+        for target in self.targets:
+            self.redactor.learn_options(target.options)
         self.supervised = config.getoption("gspc_supervised")
         self.events: Events | None = None  # opened at configure, once stale outputs are gone
         self.running: dict[str, Any] | None = None  # the record of the case in progress, for the exit guard
@@ -185,20 +209,6 @@ def _targets(names: list[str], options: list[str]) -> list[Target]:
     return targets
 
 
-def _waivers(targets: list[Target], files: list[str]) -> list[Waiver]:
-    paths = [Path(f) for f in files] + [p for t in targets if (p := bundled_known_issues(t.name))]
-    waivers: list[Waiver] = []
-    problems: list[str] = []
-    for path in paths:
-        try:
-            waivers += load_waivers(path)
-        except SpecError as exc:
-            problems += exc.problems
-    if problems:
-        raise pytest.UsageError("\n".join(problems))
-    return waivers
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("gspc_target", None):
@@ -280,10 +290,11 @@ class SpecFile(pytest.File):
 
     def collect(self):
         state = self.config.stash[STATE]
-        spec = load_spec(self.path)
-        problems = lint([spec])
+        spec = load_spec(self.path, state.limits)
+        problems = lint([spec], state.limits)
         if problems:
             raise SpecError(problems)
+        state.redactor.learn_specs([spec])
         marks = _marks(self.config, spec)
         for case in spec.cases:
             clause = spec.clauses[case.clause]
@@ -464,7 +475,7 @@ class CaseItem(pytest.Item):
         prefix = f"{state.root}/{self.spec.name}/{self.case.id}/{self.index}/"
         tracker = Tracker(driver, self.target.name, prefix, state.journal())
         try:
-            run_case(self.case, self.params, tracker, caps.limits, state.redactor, run)
+            run_case(self.case, self.params, tracker, caps.limits, state.redactor, run, state.limits.max_payload)
         except (CaseTimeout, KeyboardInterrupt):  # a hung driver would hang its cleanup too; Ctrl-C means now
             record["leftovers"] = list(tracker.created)  # journalled: `gspc clean --run-id` removes them
             raise

@@ -103,6 +103,22 @@ def check_waivers(waivers: Iterable[Waiver], specs: Iterable[Spec], targets: set
     return problems
 
 
+def run_waivers(targets: Iterable[str], files: Iterable[Path]) -> list[Waiver]:
+    """The waivers of a run: the given known-issues files and those shipped for its targets; SpecError lists
+    every problem of every file."""
+    paths = [*files, *(p for t in targets if (p := bundled_known_issues(t)))]
+    waivers: list[Waiver] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            waivers += load_waivers(path)
+        except SpecError as exc:
+            problems += exc.problems
+    if problems:
+        raise SpecError(problems)
+    return waivers
+
+
 def bundled_known_issues(target: str) -> Path | None:
     """The known-issues file shipped for a bundled target, if any."""
     path = Path(str(files("conformance.adapters"))) / "known-issues" / f"{target}.yaml"

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.driver import OBJECT_OPERATIONS, Mode, Object
-from conformance.engine.payloads import evaluate, parse_size
+from conformance.engine.payloads import MAX_PAYLOAD, evaluate, parse_size
 from conformance.engine.safe import LIMIT, attr, bounded, equal, rep, text, type_name
 from conformance.errors import ERRORS, StorageError
 
@@ -40,20 +40,24 @@ def check(
     outcome: tuple[Any, BaseException | None],
     prefix: str,
     limits: Mapping[str, int],
+    cap: int = MAX_PAYLOAD,
 ) -> str | None:
-    """Raise Mismatch unless the outcome meets ``expect``; return the label of the alternative met."""
+    """Raise Mismatch unless the outcome meets ``expect``; return the label of the alternative met.
+
+    ``cap`` is the most bytes one expected payload may build.
+    """
     if outcome[1] is None:
         _check_result(op, outcome[0])
     if "one_of" in expect:
         misses = []
         for alt in expect["one_of"]:
             try:
-                _check_one(alt, op, path, outcome, prefix, limits)
+                _check_one(alt, op, path, outcome, prefix, limits, cap)
                 return alt["label"]
             except Mismatch as miss:
                 misses.append(f"{alt['label']}: {miss.expected}")
         raise Mismatch("one of: " + "; ".join(misses), describe(outcome, prefix))
-    _check_one(expect, op, path, outcome, prefix, limits)
+    _check_one(expect, op, path, outcome, prefix, limits, cap)
     return expect.get("label")
 
 
@@ -95,7 +99,7 @@ def _mode_problem(mode: Any) -> str | None:
     return None
 
 
-def _check_one(expect, op, path, outcome, prefix, limits) -> None:
+def _check_one(expect, op, path, outcome, prefix, limits, cap) -> None:
     result, error = outcome
     wanted = _names(expect.get("error"))
     if wanted:
@@ -114,7 +118,7 @@ def _check_one(expect, op, path, outcome, prefix, limits) -> None:
             )
         return
     if "bytes" in expect:
-        _check_bytes(evaluate(expect["bytes"], limits), result)
+        _check_bytes(evaluate(expect["bytes"], limits, cap), result)
     if "size" in expect:
         actual = len(result) if isinstance(result, bytes | bytearray) else attr(result, "size")
         if not equal(actual, parse_size(expect["size"], limits)):
@@ -127,10 +131,10 @@ def _check_one(expect, op, path, outcome, prefix, limits) -> None:
         got = attr(result, name)
         if name == "path" and isinstance(want, str):
             want = prefix + want
-        _match(name, want, got, limits)
+        _match(name, want, got, limits, cap)
     for name, want in expect.get("system", {}).items():
         system = attr(result, "system")
-        _match(f"system.{name}", want, system.get(name) if isinstance(system, dict) else None, limits)
+        _match(f"system.{name}", want, system.get(name) if isinstance(system, dict) else None, limits, cap)
     if "paths" in expect:
         _check_paths(expect["paths"], result, prefix)
 
@@ -178,13 +182,13 @@ def _check_mode(want: Mapping[str, list[str]], result: Any) -> None:
             raise Mismatch(f"mode without {name}", f"mode {mode}")
 
 
-def _match(name: str, want: Any, got: Any, limits) -> None:
+def _match(name: str, want: Any, got: Any, limits, cap: int = MAX_PAYLOAD) -> None:
     if isinstance(want, dict) and "present" in want:
         if (got is not None) != want["present"]:
             raise Mismatch(f"{name} {'set' if want['present'] else 'unset'}", f"{name}={rep(got)}")
         return
     if isinstance(want, dict) and "md5_b64" in want:
-        want = base64.b64encode(hashlib.md5(evaluate(want["md5_b64"], limits)).digest()).decode()
+        want = base64.b64encode(hashlib.md5(evaluate(want["md5_b64"], limits, cap)).digest()).decode()
     if not equal(got, want):
         raise Mismatch(f"{name}={want!r}", f"{name}={rep(got)}")
 

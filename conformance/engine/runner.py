@@ -48,10 +48,14 @@ def run_case(
     limits: Mapping[str, int],
     redactor: Redactor,
     run: CaseRun,
+    cap: int = payloads.MAX_PAYLOAD,
 ) -> CaseRun:
-    """Run the steps in order into ``run`` (the caller keeps it if a timeout cuts in); stop at a mismatch."""
+    """Run the steps in order into ``run`` (the caller keeps it if a timeout cuts in); stop at a mismatch.
+
+    ``cap`` is the most bytes one data expression may build.
+    """
     try:
-        _run_steps(case, params, tracker, limits, redactor, run, saved={})
+        _run_steps(case, params, tracker, limits, redactor, run, {}, cap)
     finally:
         faulted = any("fault" in step for step in run.steps)
         if faulted:  # a case that stops early never reaches its clear step: later cases must not inherit it
@@ -59,7 +63,7 @@ def run_case(
     return run
 
 
-def _run_steps(case, params, tracker, limits, redactor, run, saved) -> None:
+def _run_steps(case, params, tracker, limits, redactor, run, saved, cap) -> None:
     for index, raw in enumerate(case.steps, start=1):
         step = substitute(raw, params)
         if "fault" in step:
@@ -67,7 +71,7 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved) -> None:
             run.steps.append({"fault": step["fault"]})
             continue
         op = next(k for k in step if k not in ("expect", "save", "note"))
-        path, args = _arguments(op, step[op] or {}, tracker.prefix, saved, limits)
+        path, args = _arguments(op, step[op] or {}, tracker.prefix, saved, limits, cap)
         trace: dict[str, Any] = {"op": op, "args": _shown(args, tracker.prefix, redactor)}
         start = time.perf_counter()
         outcome = tracker.call(op, path, args)
@@ -83,7 +87,7 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved) -> None:
             }
         run.steps.append(trace)
         try:
-            label = check(step.get("expect", {}), op, path, outcome, tracker.prefix, limits)
+            label = check(step.get("expect", {}), op, path, outcome, tracker.prefix, limits, cap)
         except Mismatch as miss:
             run.failure = {
                 "step": index,
@@ -112,7 +116,7 @@ def substitute(value: Any, params: Mapping[str, Any]) -> Any:
     return value
 
 
-def _arguments(op, spec_args, prefix, saved, limits) -> tuple[str | None, dict[str, Any]]:
+def _arguments(op, spec_args, prefix, saved, limits, cap) -> tuple[str | None, dict[str, Any]]:
     """Driver keyword arguments for a step, and the path it addresses (for the guard and envelope)."""
     args: dict[str, Any] = {}
     path = None
@@ -123,7 +127,7 @@ def _arguments(op, spec_args, prefix, saved, limits) -> tuple[str | None, dict[s
             args["obj"] = _object(value, prefix, saved)
             path = args["obj"].path if isinstance(args["obj"], Object) else None
         elif key == "data" or payloads.is_data(value):
-            args[key] = payloads.evaluate(value, limits)
+            args[key] = payloads.evaluate(value, limits, cap)
         else:
             args[key] = value
     if op in ("write", "write_append") and "data" not in args:
