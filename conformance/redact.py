@@ -156,9 +156,12 @@ class Redactor:
             copy = {}
             for key, item in value.items():
                 name = self._text(key if type(key) is str else _repr(key))
-                copy[name] = MASK if item is not None and secret_name(name) else self._copy(item, depth - 1, budget)
+                if item is not None and secret_name(name):
+                    copy[name] = MASK
+                else:  # strings inline: they are most values, and a call per value is most of the cost
+                    copy[name] = self._text(item) if type(item) is str else self._copy(item, depth - 1, budget)
             return copy
-        return [self._copy(item, depth - 1, budget) for item in value]
+        return [self._text(item) if type(item) is str else self._copy(item, depth - 1, budget) for item in value]
 
     def _text(self, text: str) -> str:
         """Scrubbed, cut at MAX_TEXT (a secret across the cut is masked whole), lone surrogates replaced."""
