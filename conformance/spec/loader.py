@@ -29,7 +29,7 @@ class SpecError(Exception):
 
 def bundled_specs_dir() -> Path:
     """The folder of the specs shipped with the harness."""
-    return Path(str(files("conformance.specs")))
+    return Path(str(files("conformance.bundled_specs")))
 
 
 @cache

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.adapters.dropbox import paths
-
 from conformance import errors
+from conformance.adapters.dropbox import paths
 from conformance.driver import OPERATIONS, BaseDriver, Capabilities, DriverError, Mode, Object
 
 MiB = 1024 * 1024
@@ -148,7 +147,6 @@ class DropboxDriver(BaseDriver):
         backend = backend or "emulator"
         if backend == "emulator":
             from conformance.adapters.dropbox.emulator import DropboxEmulator, error_document
-
             from conformance.engine.faults import FaultProxy
 
             limit = _number("request_size_maximum", options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM), int)

@@ -24,8 +24,9 @@ from typing import Any
 
 import requests
 import trustme
-from conformance.adapters.dropbox.store import BadRequest, RouteFailure, Store, member
 from dropbox import files, stone_serializers, stone_validators
+
+from conformance.adapters.dropbox.store import BadRequest, RouteFailure, Store, member
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.adapters import sse
-
 from conformance import errors
+from conformance.adapters import sse
 from conformance.driver import OPERATIONS, BaseDriver, Capabilities, Mode, Object
 
 MiB = 1024 * 1024

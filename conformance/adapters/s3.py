@@ -13,9 +13,8 @@ import importlib.util
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from conformance.adapters import sse
-
 from conformance import errors
+from conformance.adapters import sse
 from conformance.driver import BaseDriver, Capabilities, DriverError, Mode, Object
 
 #: Embedded backends, by target name.
