@@ -18,7 +18,7 @@ from conformance.adapters.dropbox.emulator import DropboxEmulator  # noqa: E402
 
 from conformance import errors  # noqa: E402
 from conformance.driver import OPERATIONS, DriverError, Mode, Object, check_driver  # noqa: E402
-from conformance.engine.faults import FaultProxy  # noqa: E402
+from conformance.backends.faultproxy import FaultProxy  # noqa: E402
 from conformance.targets import Target, close_driver, open_target  # noqa: E402
 
 CHUNK = 32 * 1024  # a small per-request limit, so upload sessions are exercised cheaply

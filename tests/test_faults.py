@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.engine.faults import FaultProxy, error_body
+from conformance.backends.faultproxy import FaultProxy, error_body
 
 
 class _Upstream(http.server.BaseHTTPRequestHandler):

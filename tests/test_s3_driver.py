@@ -666,7 +666,7 @@ def test_options_given_as_text_are_converted(moto_server: S3Driver) -> None:
 def test_a_refused_credential_or_missing_bucket_is_one_line_at_open(
     moto_server: S3Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conformance.engine.faults import FaultProxy
+    from conformance.backends.faultproxy import FaultProxy
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY000000")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "example-secret-0000000000000000000000")

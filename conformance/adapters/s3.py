@@ -137,7 +137,7 @@ class S3Driver(BaseDriver):
     @classmethod
     def _ready(cls, server: Any, port: int | None, options: dict[str, Any], purge: bool) -> S3Driver:
         """Put a fault proxy in front of an HTTP server, build the driver, and create its bucket."""
-        from conformance.engine.faults import FaultProxy
+        from conformance.backends.faultproxy import FaultProxy
 
         proxy = FaultProxy("127.0.0.1", port) if port is not None else None
         try:

@@ -147,7 +147,7 @@ class DropboxDriver(BaseDriver):
         backend = backend or "emulator"
         if backend == "emulator":
             from conformance.adapters.dropbox.emulator import DropboxEmulator, error_document
-            from conformance.engine.faults import FaultProxy
+            from conformance.backends.faultproxy import FaultProxy
 
             limit = _number("request_size_maximum", options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM), int)
             emulator = DropboxEmulator(upload_size_maximum=limit).start()
