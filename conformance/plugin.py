@@ -6,9 +6,6 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import faulthandler
 import os
 import signal
 import time
@@ -20,21 +17,22 @@ import pytest
 
 from conformance import outputs
 from conformance.driver import DriverError
+from conformance.engine.case import execute, gate
 from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
-from conformance.engine.runner import CaseRun, needs_fault_proxy, run_case
-from conformance.engine.tracker import Ledger, Tracker
-from conformance.outputs import Events
-from conformance.records import RecordWriter, ended, new_run_id
+from conformance.engine.runner import CaseRun
+from conformance.engine.tracker import Tracker
+from conformance.records import ended, new_record, new_run_id
 from conformance.redact import Redactor
 from conformance.report import summary as summary_report
 from conformance.report.junit import explain
 from conformance.report.terminal import behaviour_lines, matrix, printable
+from conformance.run import RunError, RunState, Settings
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
-from conformance.targets import Target, TargetUnavailable, close_driver, open_target
-from conformance.waivers import find_waiver, run_waivers
+from conformance.targets import Target, TargetUnavailable
+from conformance.waivers import find_waiver, judge
 
 STATE = pytest.StashKey["RunState"]()
 FATAL_SIGNALS = frozenset(
@@ -103,121 +101,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-class RunState:
-    """Per-process state of a run: targets, open drivers, waivers, the record writer and journal."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        worker = getattr(config, "workerinput", None)
-        self.controller = worker is None
-        self.worker_id = worker["workerid"] if worker else "main"
-        self.run_id = (worker or {}).get("gspc_run_id") or config.getoption("gspc_run_id") or new_run_id()
-        self.root = f"gspc-{self.run_id}"
-        self.out = Path(config.getoption("gspc_out")).resolve()
-        self.timeout = config.getoption("gspc_timeout")
-        self.targets = _targets(config.getoption("gspc_target"), config.getoption("gspc_option"))
-        try:
-            self.waivers = run_waivers([t.name for t in self.targets], map(Path, config.getoption("gspc_known_issues")))
-        except SpecError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        self.limits = SpecLimits(
+def _run_state(config: pytest.Config) -> RunState:
+    worker = getattr(config, "workerinput", None)
+    settings = Settings(
+        out=Path(config.getoption("gspc_out")),
+        run_id=(worker or {}).get("gspc_run_id") or config.getoption("gspc_run_id") or new_run_id(),
+        worker_id=worker["workerid"] if worker else "main",
+        controller=worker is None,
+        supervised=config.getoption("gspc_supervised"),
+        timeout=config.getoption("gspc_timeout"),
+        targets=config.getoption("gspc_target"),
+        options=config.getoption("gspc_option"),
+        known_issues=config.getoption("gspc_known_issues"),
+        limits=SpecLimits(
             max_expansions=config.getoption("gspc_max_expansions"),
             max_payload=config.getoption("gspc_max_payload"),
-        )
-        self.redactor = Redactor()  # learns every secret before any driver is opened: environment, options, specs
-        for target in self.targets:
-            self.redactor.learn_options(target.options)
-        self.supervised = config.getoption("gspc_supervised")
-        self.events: Events | None = None  # opened at configure, once stale outputs are gone
-        self.running: dict[str, Any] | None = None  # the record of the case in progress, for the exit guard
-        self.started = dt.datetime.now(dt.UTC)
-        self.drivers: dict[str, Any] = {}
-        self.unavailable: dict[str, str] = {}
-        self.writer: RecordWriter | None = None
-        self.ledger: Ledger | None = None
-
-    def driver(self, target: Target) -> Any:
-        """The open driver of a target (opened on first use); TargetUnavailable if it cannot run."""
-        if target.name in self.unavailable:
-            raise TargetUnavailable(self.unavailable[target.name])
-        if target.name not in self.drivers:
-            self.events.log("open", target=target.name)
-            try:
-                self.drivers[target.name] = open_target(target)
-            except TargetUnavailable as exc:
-                self.unavailable[target.name] = str(exc)
-                raise
-            finally:
-                self.events.log("opened", target=target.name)
-        return self.drivers[target.name]
-
-    def preflight(self, keep_open: bool) -> None:
-        """Open every target once so a bad driver stops the run before any case (exit 2)."""
-        for target in self.targets:
-            try:
-                with deadline(self.timeout, f"target {target.name}: opening took longer than {self.timeout:g} s"):
-                    self.driver(target)
-            except TargetUnavailable:
-                continue
-            except CaseTimeout as exc:
-                raise DriverError(str(exc)) from None
-            if not keep_open:
-                close_driver(self.drivers.pop(target.name))
-
-    def record(self, record: dict[str, Any]) -> None:
-        if self.writer is None:
-            self.writer = RecordWriter(self.out / "records" / f"{self.worker_id}.jsonl", self.redactor)
-        self.writer.write(record)
-
-    def journal(self) -> Ledger:
-        if self.ledger is None:
-            self.ledger = Ledger(self.out / "ledger" / f"{self.run_id}-{self.worker_id}.jsonl", self.run_id)
-            for target in self.targets:
-                self.ledger.log("open", target.name, "", options=self.redactor.pairs(target.options))
-        return self.ledger
-
-    def close(self) -> None:
-        for name, driver in self.drivers.items():
-            self.events.log("close", target=name)
-            with contextlib.suppress(Exception):  # a failing close() must not cost the run its report
-                close_driver(driver)
-            self.events.log("closed", target=name)
-        self.drivers.clear()
-        for handle in (self.writer, self.ledger):
-            if handle is not None:
-                handle.close()
-
-
-def _targets(names: list[str], options: list[str]) -> list[Target]:
-    parsed: list[tuple[str | None, str, str]] = []
-    for item in options:
-        left, sep, value = item.partition("=")
-        scope, _, key = left.rpartition(":")
-        if not sep or not key.isidentifier():
-            raise pytest.UsageError(f"--gspc-option {item!r}: expected [TARGET:]KEY=VALUE")
-        parsed.append((scope or None, key, value))
-    targets = []
-    for name in dict.fromkeys(names):
-        try:
-            target = Target.parse(name)
-        except DriverError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        target.options.update({k: v for scope, k, v in parsed if scope in (None, name)})
-        targets.append(target)
-    unknown = {scope for scope, _, _ in parsed if scope} - {t.name for t in targets}
-    if unknown:
-        raise pytest.UsageError(f"--gspc-option names targets not being run: {', '.join(sorted(unknown))}")
-    return targets
+        ),
+    )
+    try:
+        return RunState(settings)
+    except RunError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("gspc_target", None):
         return
-    state = RunState(config)
+    state = _run_state(config)
     config.stash[STATE] = state
-    if state.controller and not state.supervised:  # under gspc, the supervisor clears them once for all attempts
+    if state.controller and not state.settings.supervised:  # under gspc, the supervisor clears them once
         outputs.reset(state.out)
-    state.events = Events(state.out, state.worker_id)
+    state.start()
     watch_user_interrupts()
     guard_exits(state)
     for level in ("MUST", "SHOULD", "MAY", "IMPL"):
@@ -236,14 +151,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Dump a fatal signal's traceback (a crash in driver code) where the merge looks for it."""
     state = session.config.stash.get(STATE, None)
-    if state is None:
-        return
-    folder = state.out / "crashes"
-    folder.mkdir(parents=True, exist_ok=True)
-    state.crash_file = (folder / f"{os.getpid()}.txt").open("w", encoding="utf-8")
-    faulthandler.enable(file=state.crash_file)
+    if state is not None:
+        state.dump_crashes()
 
 
 def guard_exits(state: RunState) -> None:
@@ -390,29 +300,9 @@ class CaseItem(pytest.Item):
     def base(self) -> dict[str, Any]:
         """The fields of this case's record that are known before it runs."""
         state: RunState = self.config.stash[STATE]
-        return {
-            "run_id": state.run_id,
-            "target": self.target.name,
-            "driver": self.target.driver,
-            "spec": self.spec.name,
-            "spec_id": self.spec.id,
-            "spec_version": self.spec.version,
-            "spec_sha256": self.spec.sha256,
-            "spec_title": self.spec.title,
-            "clause": self.clause.id,
-            "rule": self.clause.rule,
-            "level": self.clause.level,
-            "status": self.clause.status,
-            "clause_text": self.clause.text,
-            "clause_source": self.clause.source,
-            "clause_index": list(self.spec.clauses).index(self.clause.id),
-            "case": self.case.id,
-            "title": self.case.title,
-            "nodeid": self.nodeid,
-            "params": self.labels,
-            "waiver": None,
-            "leftovers": [],
-        }
+        name = self.target.name
+        return new_record(state.run_id, self.spec, self.clause, self.case, name, self.target.driver, self.nodeid,
+                          self.labels)  # fmt: skip
 
     def runtest(self) -> None:
         state: RunState = self.config.stash[STATE]
@@ -461,41 +351,21 @@ class CaseItem(pytest.Item):
         except TargetUnavailable as exc:
             return "not-run", str(exc)
         caps = driver.capabilities()
-        missing = [t for t in self.case.requires if not caps.has(t)]
-        if missing:
-            return "not-applicable", f"{self.target.name} does not declare {', '.join(missing)}"
-        present = [t for t in self.case.unless if caps.has(t)]
-        if present:
-            return (
-                "not-applicable",
-                f"{self.target.name} declares {', '.join(present)}; this case checks its absence",
-            )
-        if needs_fault_proxy(self.case) and getattr(driver, "fault_proxy", None) is None:
-            return "not-applicable", f"{self.target.name} has no fault proxy in front of its backend"
+        reason = gate(self.case, caps, self.target.name, getattr(driver, "fault_proxy", None) is not None)
+        if reason:
+            return "not-applicable", reason
         prefix = f"{state.root}/{self.spec.name}/{self.case.id}/{self.index}/"
         tracker = Tracker(driver, self.target.name, prefix, state.journal())
         try:
-            run_case(self.case, self.params, tracker, caps.limits, state.redactor, run, state.limits.max_payload)
-        except (CaseTimeout, KeyboardInterrupt):  # a hung driver would hang its cleanup too; Ctrl-C means now
-            record["leftovers"] = list(tracker.created)  # journalled: `gspc clean --run-id` removes them
-            raise
-        except BaseException:
-            record["leftovers"] = tracker.cleanup()
-            raise
-        record["leftovers"] = tracker.cleanup()
+            execute(self.case, self.params, tracker, caps, state.redactor, run, state.limits.max_payload)
+        finally:
+            record["leftovers"] = run.leftovers
         if self.clause.level == "IMPL":
             return "observed", None
         waiver = find_waiver(state.waivers, self.target.name, self.spec.name, self.case.id, self.clause.id)
-        if waiver is not None and waiver.expired():
-            record["waiver"] = waiver.as_record()
-            waiver_note = f"waiver expired on {waiver.expires}"
-            return ("failed", waiver_note) if run.failure else ("passed", waiver_note)
         if waiver is not None:
             record["waiver"] = waiver.as_record()
-            if run.failure:
-                return "waived", f"known issue: {waiver.reason} ({waiver.link})"
-            return "unexpectedly-passed", f"passes although waived: {waiver.reason} ({waiver.link})"
-        return ("failed", None) if run.failure else ("passed", None)
+        return judge(waiver, run.failure is not None)
 
     @staticmethod
     def _behaviour(run: CaseRun) -> str:
@@ -534,7 +404,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.close()
-    if state.controller and not state.supervised:
+    if state.controller and not state.settings.supervised:
         session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id, state.started)
 
 

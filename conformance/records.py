@@ -10,9 +10,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conformance import outputs
+from conformance.spec.model import Case, Clause, Spec
 
 if TYPE_CHECKING:
     from conformance.redact import Redactor
+
+
+def new_record(run_id: str, spec: Spec, clause: Clause, case: Case, target: str, driver: str, nodeid: str,
+               labels: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """The fields of a case's record that are known before it runs (schema: specs/schema/record.schema.json)."""
+    return {
+        "run_id": run_id,
+        "target": target,
+        "driver": driver,
+        "spec": spec.name,
+        "spec_id": spec.id,
+        "spec_version": spec.version,
+        "spec_sha256": spec.sha256,
+        "spec_title": spec.title,
+        "clause": clause.id,
+        "rule": clause.rule,
+        "level": clause.level,
+        "status": clause.status,
+        "clause_text": clause.text,
+        "clause_source": clause.source,
+        "clause_index": list(spec.clauses).index(clause.id),
+        "case": case.id,
+        "title": case.title,
+        "nodeid": nodeid,
+        "params": labels,
+        "waiver": None,
+        "leftovers": [],
+    }
 
 
 class RecordWriter:

@@ -103,6 +103,18 @@ def check_waivers(waivers: Iterable[Waiver], specs: Iterable[Spec], targets: set
     return problems
 
 
+def judge(waiver: Waiver | None, failed: bool, today: dt.date | None = None) -> tuple[str, str | None]:
+    """The outcome of a case that ran, and why, given whether its clause failed and the waiver covering it."""
+    if waiver is None:
+        return ("failed", None) if failed else ("passed", None)
+    if waiver.expired(today):
+        note = f"waiver expired on {waiver.expires}"
+        return ("failed", note) if failed else ("passed", note)
+    if failed:
+        return "waived", f"known issue: {waiver.reason} ({waiver.link})"
+    return "unexpectedly-passed", f"passes although waived: {waiver.reason} ({waiver.link})"
+
+
 def run_waivers(targets: Iterable[str], files: Iterable[Path]) -> list[Waiver]:
     """The waivers of a run: the given known-issues files and those shipped for its targets; SpecError lists
     every problem of every file."""

@@ -25,11 +25,12 @@ class HarnessError(Exception):
 
 @dataclass
 class CaseRun:
-    """What one case did: its step trace, the first mismatch, and the IMPL behaviour labels."""
+    """What one case did: its step trace, the first mismatch, the IMPL behaviour labels, what it left."""
 
     steps: list[dict[str, Any]] = field(default_factory=list)
     failure: dict[str, Any] | None = None
     labels: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # paths its cleanup could not remove
 
     @property
     def passed(self) -> bool:
