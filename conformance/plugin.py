@@ -307,8 +307,10 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         state: RunState = self.config.stash[STATE]
         record = {**self.base, "worker": state.worker_id}
-        state.running = {**record, "outcome": "running", "pid": os.getpid()}
-        state.record(state.running)  # if the process dies now, the merge still sees the case
+        state.running = record
+        # if the process dies now, the merge still sees the case (the rest of its record is in the manifest)
+        state.record({"nodeid": self.nodeid, "target": self.target.name, "worker": state.worker_id,
+                      "pid": os.getpid(), "outcome": "running"})  # fmt: skip
         run = CaseRun()
         start = time.perf_counter()
         try:

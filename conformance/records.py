@@ -98,19 +98,20 @@ def merge(out: Path, missing: str = NEVER_RAN, died: str = DIED) -> list[dict[st
     leaves only its "running" line and becomes a failure when its process dumped a fatal signal
     (driver code crashed), an error ``died`` otherwise; a case that never started is an error ``missing``.
     """
+    collected = outputs.manifest(out) or {}
     final: dict[tuple[str, str], dict[str, Any]] = {}
     started: dict[tuple[str, str], dict[str, Any]] = {}
     for record in read_records(out / "records"):
         key = (record["target"], record["nodeid"])
         if record["outcome"] != "running":
             final[key] = record
-        else:
-            started.setdefault(key, record)
+        elif record["nodeid"] in collected:  # a "running" line names the case; the manifest has the rest
+            started.setdefault(key, {**collected[record["nodeid"]], **record})
     for key, record in started.items():
         if key not in final:
             crashed = _crash_dump(out, record.get("pid"))
             final[key] = ended(record, "failed" if crashed else "error", CRASHED if crashed else died, crashed)
-    for base in (outputs.manifest(out) or {}).values():
+    for base in collected.values():
         key = (base["target"], base["nodeid"])
         if key not in final:
             final[key] = ended({**base, "worker": "none"}, "error", missing, None)

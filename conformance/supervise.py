@@ -97,7 +97,8 @@ def supervise(command: list[str], env: dict[str, str], out: Path, timeout: float
             attempt = _attempt(args, env, tail, timeout, redactor)
             if attempt.culprit is not None:
                 reason = f"the driver did not return within {timeout:g} s; the watchdog ended its process"
-                writer.write(ended(attempt.culprit, "failed", reason))
+                base = (outputs.manifest(out) or {}).get(attempt.culprit["nodeid"], {})
+                writer.write(ended({**base, **attempt.culprit}, "failed", reason))
                 notes.append(f"{attempt.culprit['nodeid']}: {reason}")
             if attempt.stuck:
                 notes.append(attempt.stuck)
