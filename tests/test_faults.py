@@ -1,4 +1,4 @@
-"""The fault proxy on its own: pass-through, each fault kind, counting, idle-connection drops, TLS."""
+"""The fault proxy on its own: pass-through, each fault kind, latency and bandwidth, counting, idle drops, TLS."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.backends.faultproxy import FaultProxy, error_body
+from conformance.backends.faultproxy import FaultProxy, apply_run_faults, error_body
 
 
 class _Upstream(http.server.BaseHTTPRequestHandler):
@@ -297,3 +297,83 @@ def test_tls_on_the_listening_side(upstream: int) -> None:
         conn.request("GET", "/tls")
         assert conn.getresponse().status == 500
         conn.close()
+
+
+def test_latency_delays_every_request_until_cleared(proxy: FaultProxy) -> None:
+    proxy.inject("latency", seconds=0.05)
+    conn = _conn(proxy)
+    start = time.monotonic()
+    for index in range(10):
+        conn.request("GET", f"/slow/{index}")
+        assert conn.getresponse().read() == f"path=/slow/{index}".encode()
+    assert time.monotonic() - start >= 10 * 0.05
+    proxy.clear()
+    start = time.monotonic()
+    for _ in range(10):
+        conn.request("GET", "/fast")
+        conn.getresponse().read()
+    conn.close()
+    assert time.monotonic() - start < 10 * 0.05
+    assert proxy.faults_applied == 10
+
+
+def test_latency_combines_with_a_breaking_fault_and_counts_times(proxy: FaultProxy) -> None:
+    proxy.inject("latency", seconds=0.2, times=1)
+    proxy.inject("status", status=503, times=1)  # a breaking fault does not replace the latency
+    start = time.monotonic()
+    assert _get(proxy).status == 503
+    assert time.monotonic() - start >= 0.2
+    start = time.monotonic()
+    assert _get(proxy).status == 200  # both were for one request only
+    assert time.monotonic() - start < 0.2
+
+
+def test_bandwidth_caps_bodies_in_both_directions(proxy: FaultProxy) -> None:
+    rate, size = 256 * 1024, 128 * 1024  # half a second a body at the cap
+    proxy.inject("bandwidth", bytes_per_second=rate)
+    conn = _conn(proxy)
+    start = time.monotonic()
+    conn.request("PUT", "/capped", body=b"u" * size)
+    assert conn.getresponse().read() == b"stored %d" % size
+    upload = time.monotonic() - start
+    start = time.monotonic()
+    conn.request("GET", "/capped")
+    assert conn.getresponse().read() == b"u" * size
+    download = time.monotonic() - start
+    conn.close()
+    assert upload >= 0.8 * size / rate and download >= 0.8 * size / rate
+    assert upload < 10 and download < 10
+    proxy.clear()
+    start = time.monotonic()
+    assert _get(proxy, "/capped").body == b"u" * size
+    assert time.monotonic() - start < 0.8 * size / rate
+
+
+def test_run_faults_shape_every_request_and_survive_clear(proxy: FaultProxy) -> None:
+    apply_run_faults(proxy, latency=0.05, bandwidth=None)
+    proxy.inject("status", status=500, times=1)
+    proxy.clear()  # a case's clear step leaves the run's shaping in place
+    start = time.monotonic()
+    for _ in range(5):
+        assert _get(proxy).status == 200
+    assert time.monotonic() - start >= 5 * 0.05
+    assert proxy.faults_applied == 0  # the run's shaping is not a case's fault
+    apply_run_faults(proxy, bandwidth=128 * 1024)  # the latency is replaced: both are the run's one setting
+    conn = _conn(proxy)
+    conn.request("PUT", "/run-capped", body=b"r" * (64 * 1024))
+    conn.getresponse().read()
+    conn.close()
+    start = time.monotonic()
+    assert _get(proxy, "/run-capped").body == b"r" * (64 * 1024)
+    assert time.monotonic() - start >= 0.8 * 0.5
+    with pytest.raises(ValueError):
+        apply_run_faults(proxy, latency=-1)
+    with pytest.raises(ValueError):
+        apply_run_faults(proxy, bandwidth=0)
+
+
+def test_shaping_faults_need_their_amount(proxy: FaultProxy) -> None:
+    with pytest.raises(ValueError, match="seconds"):
+        proxy.inject("latency")
+    with pytest.raises(ValueError, match="bytes_per_second"):
+        proxy.inject("bandwidth", bytes_per_second=0)

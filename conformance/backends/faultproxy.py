@@ -2,8 +2,11 @@
 
 The proxy understands just enough HTTP/1.1 (request and response framing) to decide per request,
 so a client's pooled keep-alive connection can never slip past an injected fault.
-Faults: ``reset`` (TCP reset after the request head), ``stall`` (read the request, answer
-nothing), ``status`` (a complete HTTP error response, then close).
+Breaking faults, one at a time: ``reset`` (TCP reset after the request head), ``stall`` (read the
+request, answer nothing), ``status`` (a complete HTTP error response, then close).
+Shaping faults, alongside: ``latency`` (a delay before each request) and ``bandwidth`` (bodies in
+both directions at most so many bytes a second); a run can also shape every request
+(``apply_run_faults``), which ``clear()`` leaves in place.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from xml.sax.saxutils import escape
 
-KINDS = ("reset", "stall", "status")
+KINDS = ("reset", "stall", "status", "latency", "bandwidth")
+SHAPING = ("latency", "bandwidth")  # they slow requests down rather than break them, so they combine
+_REPLAY_LIMIT = 1 << 20  # request bytes kept to resend when a reused upstream connection dies unanswered
 _HEAD_LIMIT = 64 * 1024  # a request or response head larger than this is refused
 _POLL = 0.2  # seconds between checks of the stop flag in every wait
 
@@ -41,6 +47,14 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     seconds: float = 5.0
+    bytes_per_second: float = 0.0
+
+    def spend(self) -> bool:
+        """Count one request against ``times``; True when this was the last."""
+        if self.times is None:
+            return False
+        self.times -= 1
+        return self.times <= 0
 
 
 def error_body(code: str, message: str, fmt: str = "xml") -> tuple[bytes, str]:
@@ -104,7 +118,7 @@ class _Stream:
         line, _, self.buf = self.buf.partition(b"\r\n")
         return line + b"\r\n"
 
-    def body(self, framing: str | int, sink: socket.socket | None) -> None:
+    def body(self, framing: str | int, sink: Callable[[bytes], None] | None) -> None:
         """Copy (or, without a sink, discard) one body framed as a length, 'chunked' or 'eof'."""
         if framing == "chunked":
             while True:
@@ -126,16 +140,75 @@ class _Stream:
         else:
             self._copy(int(framing), sink)
 
-    def _copy(self, size: int, sink: socket.socket | None) -> None:
+    def _copy(self, size: int, sink: Callable[[bytes], None] | None) -> None:
         while size > 0:
             chunk = self._take(min(size, 1 << 20))
             _send(sink, chunk)
             size -= len(chunk)
 
 
-def _send(sock: socket.socket | None, data: bytes) -> None:
-    if sock is not None and data:
-        sock.sendall(data)
+def _send(sink: Callable[[bytes], None] | None, data: bytes) -> None:
+    if sink is not None and data:
+        sink(data)
+
+
+class _Pacer:
+    """Sends bytes no faster than ``rate`` a second (None: at once), in slices so the flow stays even."""
+
+    def __init__(self, rate: float | None, stop: threading.Event) -> None:
+        self.rate, self.stop = rate, stop
+        self.due = 0.0  # when the bytes sent so far are paid for
+
+    def send(self, sock: socket.socket, data: bytes) -> None:
+        if not self.rate:
+            sock.sendall(data)
+            return
+        step = max(1024, int(self.rate / 20))
+        self.due = max(self.due, time.monotonic())  # time spent waiting for the peer earns no burst
+        for start in range(0, len(data), step):
+            piece = data[start : start + step]
+            sock.sendall(piece)
+            self.due += len(piece) / self.rate
+            wait = self.due - time.monotonic()
+            if wait > 0 and self.stop.wait(wait):
+                raise ProxyError("proxy stopping")
+
+
+class _Upstream:
+    """The backend connection behind one client connection, reopened when the backend has closed it."""
+
+    def __init__(self, connect: Callable[[], socket.socket], stop: threading.Event, timeout: float) -> None:
+        self._connect, self._stop, self._timeout = connect, stop, timeout
+        self.sock: socket.socket | None = None
+        self.stream: _Stream | None = None
+        self.used = False  # the current connection has carried a request already
+
+    def open(self) -> bool:
+        """Make the connection fit for the next request; True if it is a kept one (it may die unanswered)."""
+        if self.sock is not None and self._stale():
+            self.close()
+        if self.sock is None:
+            self.sock = self._connect()
+            self.stream = _Stream(self.sock, self._stop, self._timeout)
+            self.used = False
+        reused, self.used = self.used, True
+        return reused
+
+    def _stale(self) -> bool:
+        # An idle HTTP/1.1 connection the backend can read from has ended (FIN, reset, a parting 408):
+        # a request written to it would be lost, typically after the backend's keep-alive timeout.
+        if (self.stream and self.stream.buf) or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+            return True
+        try:
+            return bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
+    def close(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.close()
+        self.sock = None
 
 
 def _parse(head: bytes) -> tuple[str, dict[str, str]]:
@@ -210,7 +283,7 @@ class _Conn:
 
 
 class FaultProxy:
-    """HTTP proxy on 127.0.0.1 (ephemeral port) that injects resets, stalls and error answers."""
+    """HTTP proxy on 127.0.0.1 (ephemeral port) that injects resets, stalls, error answers, latency, bandwidth."""
 
     def __init__(
         self,
@@ -232,7 +305,11 @@ class FaultProxy:
         #: Requests seen and faults applied, for tests that prove what reached the wire.
         self.requests = 0
         self.faults_applied = 0
+        #: Shaping of every request for the whole run (apply_run_faults); clear() keeps it.
+        self.run_latency = 0.0
+        self.run_bandwidth: float | None = None
         self._fault: Fault | None = None
+        self._shaping: dict[str, Fault] = {}
         self._generation = 0  # counts inject() calls
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -261,13 +338,23 @@ class FaultProxy:
         headers: dict[str, str] | None = None,
         body: bytes | str | None = None,
         retry_after: int | float | None = None,
-        seconds: float = 5.0,
+        seconds: float | None = None,
+        bytes_per_second: float | None = None,
     ) -> None:
-        """Apply a fault to the next ``times`` requests (None: until clear()), replacing any other."""
+        """Apply a fault to the next ``times`` requests (None: until clear()), replacing any other of its group.
+
+        Breaking faults (reset, stall, status) replace one another; latency and bandwidth each
+        replace only their own kind and apply on top. ``seconds`` is a stall's length (default 5)
+        or the latency; ``bytes_per_second`` the bandwidth.
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1")
+        if kind == "latency" and (seconds is None or seconds < 0):
+            raise ValueError("a latency fault needs seconds >= 0")
+        if kind == "bandwidth" and not (bytes_per_second and bytes_per_second > 0):
+            raise ValueError("a bandwidth fault needs bytes_per_second > 0")
         extra = dict(headers or {})
         if isinstance(body, str):
             body = body.encode()
@@ -281,7 +368,12 @@ class FaultProxy:
                 extra.setdefault("Content-Type", content_type)
             if retry_after is not None:
                 extra.setdefault("Retry-After", f"{retry_after:g}")
-        fault = Fault(kind, times, int(status), extra, body or b"", float(seconds))
+        length = 5.0 if seconds is None else float(seconds)
+        fault = Fault(kind, times, int(status), extra, body or b"", length, float(bytes_per_second or 0))
+        if kind in SHAPING:  # a slower network leaves pooled connections as usable as before
+            with self._lock:
+                self._shaping[kind] = fault
+            return
         with self._lock:
             self._fault = fault
             self._generation += 1
@@ -291,9 +383,10 @@ class FaultProxy:
             conn.drop_if_idle(generation)
 
     def clear(self) -> None:
-        """Stop injecting; stalled connections are let go."""
+        """Stop injecting (the run's own shaping stays); stalled connections are let go."""
         with self._lock:
             self._fault = None
+            self._shaping.clear()
         self._release.set()
 
     def close(self) -> None:
@@ -316,18 +409,25 @@ class FaultProxy:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _take(self) -> Fault | None:
+    def _take(self) -> tuple[Fault | None, float, float | None]:
+        """The breaking fault for the next request, its delay and its body rate (bytes a second, None: any)."""
         with self._lock:
             self.requests += 1
+            delay, rate = self.run_latency, self.run_bandwidth
+            for kind, shaping in list(self._shaping.items()):
+                if kind == "latency":
+                    delay += shaping.seconds
+                else:
+                    rate = min(rate or shaping.bytes_per_second, shaping.bytes_per_second)
+                if shaping.spend():
+                    del self._shaping[kind]
+                self.faults_applied += 1
             fault = self._fault
-            if fault is None:
-                return None
-            if fault.times is not None:
-                fault.times -= 1
-                if fault.times <= 0:
+            if fault is not None:
+                if fault.spend():
                     self._fault = None
-            self.faults_applied += 1
-            return fault
+                self.faults_applied += 1
+            return fault, delay, rate
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -347,7 +447,7 @@ class FaultProxy:
 
     def _serve(self, conn: _Conn) -> None:
         client: socket.socket = conn.raw
-        upstream: socket.socket | None = None
+        upstream = _Upstream(self._connect, self._stop, self.timeout)
         try:
             client.settimeout(self.timeout)
             if self.ssl_context is not None:
@@ -355,7 +455,6 @@ class FaultProxy:
                 with conn.lock:
                     conn.raw = client  # wrapping detached the plain socket
             reader = conn.reader = _Stream(client, self._stop, self.timeout)
-            upstream_reader: _Stream | None = None
             while True:
                 with conn.lock:
                     conn.idle = True
@@ -369,22 +468,20 @@ class FaultProxy:
                         return
                 start, headers = _parse(head)
                 method = start.split(" ", 1)[0].upper()
-                fault = self._take()
+                fault, delay, rate = self._take()
+                if delay > 0 and self._stop.wait(delay):
+                    return
                 if fault is not None:
                     self._apply(fault, conn, client, reader, method, headers)
                     return
-                if upstream is None:
-                    upstream = self._connect()
-                    upstream_reader = _Stream(upstream, self._stop, self.timeout)
-                if not self._forward(client, reader, upstream, upstream_reader, head, method, headers):
+                if not self._forward(client, reader, upstream, head, method, headers, rate):
                     return
         except (OSError, ProxyError, ValueError):
             return
         finally:
-            for sock in (client, upstream):
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.close()
+            upstream.close()
+            with contextlib.suppress(OSError):
+                client.close()
             with self._lock:
                 self._conns.discard(conn)
                 self._threads.discard(threading.current_thread())
@@ -400,34 +497,63 @@ class FaultProxy:
         self,
         client: socket.socket,
         reader: _Stream,
-        upstream: socket.socket,
-        upstream_reader: _Stream,
+        upstream: _Upstream,
         head: bytes,
         method: str,
         headers: dict[str, str],
+        rate: float | None,
     ) -> bool:
         """Relay one request and its response; False when the connection must close after it."""
         if "100-continue" in headers.get("expect", "").lower():
             # Answer the client's Expect ourselves so the upstream sees an ordinary request.
             client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             head = _strip_header(head, "expect")
-        upstream.sendall(head)
-        reader.body(_framing(headers, 0), upstream)
+        reused = upstream.open()
+        kept: list[bytes] | None = [head]  # the request as sent, while small enough to send again
+        size, broken = len(head), False
+        pacer = _Pacer(rate, self._stop)
+
+        def to_upstream(data: bytes) -> None:
+            nonlocal kept, size, broken
+            size += len(data)
+            if kept is not None and size <= _REPLAY_LIMIT:
+                kept.append(data)
+            else:
+                kept = None
+            if not broken:
+                try:
+                    pacer.send(upstream.sock, data)
+                except OSError:
+                    broken = True  # keep reading the client's body: the request may be sent again
+
+        try:
+            upstream.sock.sendall(head)
+        except OSError:
+            broken = True
+        reader.body(_framing(headers, 0), to_upstream)
+        reply = None if broken else upstream.stream.head()
+        if reply is None and reused and kept is not None:
+            # The backend closed its kept connection as the request went out; none of it was answered
+            # (so nothing reached the client): the same request on a new connection is the one the client sent.
+            upstream.close()
+            upstream.open()
+            upstream.sock.sendall(b"".join(kept))
+            reply = upstream.stream.head()
         while True:
-            reply = upstream_reader.head()
             if reply is None:
                 raise ProxyError("upstream closed without answering")
             status_line, reply_headers = _parse(reply)
             status = int(status_line.split(" ")[1])
-            if 100 <= status < 200:
-                continue  # the upstream's own interim answers are already handled above
-            break
+            if not 100 <= status < 200:
+                break
+            reply = upstream.stream.head()  # the upstream's own interim answers are already handled above
         client.sendall(reply)
         if method == "HEAD" or status in (204, 304):
             framing: str | int = 0
         else:
             framing = _framing(reply_headers, "eof")
-        upstream_reader.body(framing, client)
+        down = _Pacer(rate, self._stop)
+        upstream.stream.body(framing, lambda data: down.send(client, data))
         return framing != "eof" and not _wants_close(headers) and not _wants_close(reply_headers)
 
     def _apply(
@@ -458,6 +584,15 @@ class FaultProxy:
         client.sendall("\r\n".join(lines).encode("latin-1") + (b"" if method == "HEAD" else fault.body))
         with contextlib.suppress(OSError):
             client.shutdown(socket.SHUT_WR)
+
+
+def apply_run_faults(proxy: FaultProxy, latency: float | None = None, bandwidth: float | None = None) -> None:
+    """Shape every request through ``proxy`` for the run: ``latency`` seconds first, bodies at ``bandwidth`` B/s."""
+    if latency is not None and latency < 0:
+        raise ValueError("the run's latency must be at least 0 seconds")
+    if bandwidth is not None and bandwidth <= 0:
+        raise ValueError("the run's bandwidth must be more than 0 bytes a second")
+    proxy.run_latency, proxy.run_bandwidth = latency or 0.0, bandwidth
 
 
 def _phrase(status: int) -> str:
