@@ -20,24 +20,25 @@ from pathlib import Path
 import pytest
 
 from conformance import outputs
+from conformance.backends import known as known_backends
 from conformance.driver import DriverError, describe
 from conformance.engine.cleanup import Option, clean_run
 from conformance.engine.payloads import SizeError, parse_size
-from conformance.records import new_run_id
+from conformance.records import PROBLEMS, load_run, new_run_id, records_path
 from conformance.redact import Redactor, scrub_tree
 from conformance.report import badge, certificate, diff
 from conformance.report.merge import merge_runs
-from conformance.report.runs import PROBLEMS, load_run, records_path
 from conformance.report.summary import finalize
 from conformance.report.terminal import behaviour_lines, matrix, printable
+from conformance.run import RunError, parse_targets
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
 from conformance.supervise import supervise
 from conformance.targets import (
+    SharedBackends,
     Target,
     TargetUnavailable,
-    close_driver,
     default_targets,
     driver_names,
     load_driver_class,
@@ -49,6 +50,7 @@ from conformance.waivers import check_waivers, run_waivers
 USAGE = 2
 INCOMPLETE = 3
 NO_CASE = 4
+ENDPOINTS = "endpoints.json"  # the run's shared backends, for its pytest children (removed when the run ends)
 #: pytest's own refusals (a usage error, an interrupted or failed collection, an internal error): already explained
 REFUSED = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
 #: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest).
@@ -338,8 +340,15 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     redactor = _redactor(specs, args.option)
-    command = [sys.executable, "-m", "pytest", *pytest_args, *extra]
-    ending = supervise(command, env, out, args.timeout, redactor)
+    shared = _shared_backends(targets, args.option, out / ENDPOINTS, redactor)
+    if shared is None:
+        return USAGE
+    command = [sys.executable, "-m", "pytest", *pytest_args, "--gspc-endpoints", str(out / ENDPOINTS), *extra]
+    try:
+        ending = supervise(command, env, out, args.timeout, redactor)
+    finally:  # the backends outlive every restarted child, and no longer
+        shared.close()
+        (out / ENDPOINTS).unlink(missing_ok=True)
     for note in ending.notes:
         _say(f"gspc: {note}", redactor)
     collected = outputs.manifest(out)
@@ -366,6 +375,25 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
         _say("gspc: the run ended before every case had run: incomplete", redactor)
         return INCOMPLETE
     return summary["exit_code"]
+
+
+def _shared_backends(
+    targets: list[Target], options: list[str], path: Path, redactor: Redactor
+) -> SharedBackends | None:
+    """Start the run's backends once for every pytest child and worker, and write their endpoints to ``path``.
+
+    None (after saying why) when one fails to start; options the run refuses are left for pytest to report.
+    """
+    shared = SharedBackends()
+    try:
+        shared.start(parse_targets([t.name for t in targets], options), redactor.learn_options)
+    except RunError:
+        pass
+    except DriverError as exc:
+        _say(f"gspc: {exc}", redactor)
+        return None
+    shared.write(path)
+    return shared
 
 
 def _redactor(specs: list[Spec], options: list[str]) -> Redactor:
@@ -506,20 +534,21 @@ def cmd_drivers(args: argparse.Namespace, extra: list[str]) -> int:
         for backend in getattr(cls, "default_backends", (None,)):
             target = Target(name, backend)
             print(f"{target.name}  ({ref})")
-            reason = unavailable(cls, backend)
+            reason = unavailable(target)
             if reason:
                 print(f"    unavailable: {reason}")
                 continue
             try:
-                driver = open_target(target)
+                opened = open_target(target)
             except TargetUnavailable as exc:
                 print(f"    unavailable: {exc}")
                 continue
             try:
-                for line in describe(driver.capabilities()):
+                for line in describe(opened.capabilities):
                     print(f"    {line}")
             finally:
-                close_driver(driver)
+                opened.close()
+    print(f"backends: {', '.join(known_backends())}")
     return 0
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance import outputs
+from conformance import hookspec, outputs
 from conformance.driver import DriverError
 from conformance.engine.case import execute, gate
 from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
@@ -31,7 +31,7 @@ from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
-from conformance.targets import Target, TargetUnavailable
+from conformance.targets import Target, TargetUnavailable, as_json
 from conformance.waivers import find_waiver, judge
 
 STATE = pytest.StashKey["RunState"]()
@@ -40,6 +40,10 @@ FATAL_SIGNALS = frozenset(
 )
 SECTION_LIMIT = 8192  # characters of captured output or failure text a case may put on the terminal
 SUMMARY = pytest.StashKey[dict]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspec)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -95,6 +99,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only the node ids listed in FILE (one JSON string a line), e.g. the cases an earlier run failed",
     )
     group.addoption(
+        "--gspc-endpoints",
+        default=None,
+        metavar="FILE",
+        help="bind targets to the backends the supervisor started (their endpoints as JSON); gspc passes it",
+    )
+    group.addoption(
         "--gspc-supervised",
         action="store_true",
         help="gspc supervises this run: it clears the outputs before and judges the records after",
@@ -117,6 +127,7 @@ def _run_state(config: pytest.Config) -> RunState:
             max_expansions=config.getoption("gspc_max_expansions"),
             max_payload=config.getoption("gspc_max_payload"),
         ),
+        endpoints=(worker or {}).get("gspc_endpoints") or config.getoption("gspc_endpoints"),
     )
     try:
         return RunState(settings)
@@ -144,6 +155,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.controller:
         distributed = getattr(config.option, "dist", "no") != "no"
         try:
+            if not config.getoption("gspc_endpoints"):  # pytest without gspc: this process starts the backends
+                state.share_backends()
             state.preflight(keep_open=not distributed)
         except DriverError as exc:
             state.close()
@@ -183,10 +196,11 @@ def guard_exits(state: RunState) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """Give every xdist worker the controller's run id."""
+    """Give every xdist worker the controller's run id and the endpoints of the run's backends."""
     state = node.config.stash.get(STATE, None)
     if state is not None:
         node.workerinput["gspc_run_id"] = state.run_id
+        node.workerinput["gspc_endpoints"] = as_json(state.endpoints)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -344,22 +358,23 @@ class CaseItem(pytest.Item):
         )
         state.running = None
         state.record(record)
-        self.record = record  # read by the report plugins of this process (Allure)
+        if self.config.hook.pytest_gspc_case_finished.get_hookimpls():  # cleaning costs: only for a listener
+            self.config.hook.pytest_gspc_case_finished(item=self, record=state.redactor.clean(record))
         self._raise_for(record, state.redactor)
 
     def _run(self, state: RunState, run: CaseRun, record: dict[str, Any]) -> tuple[str, str | None]:
         try:
-            driver = state.driver(self.target)
+            opened = state.driver(self.target)
         except TargetUnavailable as exc:
             return "not-run", str(exc)
-        caps = driver.capabilities()
-        reason = gate(self.case, caps, self.target.name, getattr(driver, "fault_proxy", None) is not None)
+        caps = opened.capabilities
+        reason = gate(self.case, caps, self.target.name, opened.faults is not None)
         if reason:
             return "not-applicable", reason
         prefix = f"{state.root}/{self.spec.name}/{self.case.id}/{self.index}/"
-        tracker = Tracker(driver, self.target.name, prefix, state.journal())
+        tracker = Tracker(opened.driver, self.target.name, prefix, state.journal())
         try:
-            execute(self.case, self.params, tracker, caps, state.redactor, run, state.limits.max_payload)
+            execute(self.case, self.params, tracker, caps, state.redactor, run, state.limits.max_payload, opened.faults)
         finally:
             record["leftovers"] = run.leftovers
         if self.clause.level == "IMPL":
@@ -407,7 +422,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     state.close()
     if state.controller and not state.settings.supervised:
-        session.config.stash[SUMMARY] = summary_report.finalize(state.out, state.run_id, state.started)
+        summary = summary_report.finalize(state.out, state.run_id, state.started)
+        session.config.stash[SUMMARY] = summary
+        session.config.hook.pytest_gspc_run_finished(config=session.config, summary=summary)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -1,4 +1,8 @@
-"""Result records: one JSON line per finished case, one file per process, merged at the end."""
+"""Result records: their vocabulary, how one is built, written and read, and how a run's parts are joined.
+
+One JSON line per finished case, one file per process, joined into ``records.jsonl`` at the end
+(schema: specs/schema/record.schema.json).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from conformance import outputs
 from conformance.spec.model import Case, Clause, Spec
@@ -16,9 +20,53 @@ if TYPE_CHECKING:
     from conformance.redact import Redactor
 
 
+#: Every outcome of a case, worst first (see the README's "What the output means").
+OUTCOMES = ("failed", "error", "unexpectedly-passed", "waived", "passed", "observed", "not-applicable", "not-run")
+#: Outcomes a re-run repeats and a diff counts as failures: a broken clause, a harness error, a waiver
+#: whose case now passes.
+PROBLEMS = frozenset({"failed", "error", "unexpectedly-passed"})
+
+
+class Record(TypedDict, total=False):
+    """One case's record: what it checked, on which target, and how it went."""
+
+    run_id: str
+    target: str
+    driver: str
+    spec: str
+    spec_id: str
+    spec_version: int
+    spec_sha256: str
+    spec_title: str
+    spec_source: str
+    spec_file: str
+    clause: str
+    rule: str
+    level: str
+    status: str
+    clause_text: str
+    clause_source: str
+    clause_link: str | None
+    clause_index: int
+    case: str
+    case_line: int
+    title: str
+    nodeid: str
+    params: dict[str, str]
+    worker: str
+    outcome: str
+    reason: str | None
+    duration: float
+    steps: list[dict[str, Any]]
+    failure: dict[str, Any] | None
+    behaviour: str | None
+    waiver: dict[str, Any] | None
+    leftovers: list[str]
+
+
 def new_record(run_id: str, spec: Spec, clause: Clause, case: Case, target: str, driver: str, nodeid: str,
-               labels: dict[str, str]) -> dict[str, Any]:  # fmt: skip
-    """The fields of a case's record that are known before it runs (schema: specs/schema/record.schema.json)."""
+               labels: dict[str, str]) -> Record:  # fmt: skip
+    """The fields of a case's record that are known before it runs."""
     return {
         "run_id": run_id,
         "target": target,
@@ -28,14 +76,18 @@ def new_record(run_id: str, spec: Spec, clause: Clause, case: Case, target: str,
         "spec_version": spec.version,
         "spec_sha256": spec.sha256,
         "spec_title": spec.title,
+        "spec_source": spec.source,
+        "spec_file": spec.path.name,
         "clause": clause.id,
         "rule": clause.rule,
         "level": clause.level,
         "status": clause.status,
         "clause_text": clause.text,
         "clause_source": clause.source,
+        "clause_link": clause.link,
         "clause_index": list(spec.clauses).index(clause.id),
         "case": case.id,
+        "case_line": case.line,
         "title": case.title,
         "nodeid": nodeid,
         "params": labels,
@@ -82,6 +134,23 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                     continue
                 if isinstance(record, dict):
                     yield record
+
+
+def records_path(path: Path) -> Path:
+    """The records of a run: the file itself, a folder's ``records.jsonl``, or its per-process parts."""
+    if path.is_dir() and (path / "records.jsonl").is_file():
+        return path / "records.jsonl"
+    if path.is_dir() and (path / "records").is_dir():
+        return path / "records"
+    return path
+
+
+def load_run(path: Path) -> list[dict[str, Any]]:
+    """Every finished record of a run (a records file or a run's folder); FileNotFoundError if none."""
+    source = records_path(path)
+    if not source.exists():
+        raise FileNotFoundError(f"{path}: no records.jsonl here")
+    return [r for r in read_records(source) if r.get("outcome") != "running"]
 
 
 #: Why a case that started has no final record; decided from what its process left behind.

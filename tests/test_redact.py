@@ -246,9 +246,7 @@ def test_reports_survive_odd_records(tmp_path: Path) -> None:
     for record in records:
         allure_results.steps(record, 0)
     fake = SimpleNamespace(labels=[], parameters=[], links=[], steps=[], start=0, description="")
-    spec = SimpleNamespace(path=Path("delete.yaml"), source="go-storage#1")
-    item = SimpleNamespace(spec=spec, clause=SimpleNamespace(link=None), case=SimpleNamespace(line=1))
-    allure_results.decorate(fake, item, records[0])
+    allure_results.decorate(fake, records[0])
     changes = diff.compare(records[1:], records[:1])
     for text in (diff.text(changes, "a", "b"), diff.markdown(changes, "a", "b")):
         printable(text).encode("utf-8")

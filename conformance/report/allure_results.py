@@ -55,34 +55,31 @@ class AllureCases:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.results = Path(config.option.allure_report_dir)
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def pytest_gspc_case_finished(self, item: pytest.Item, record: dict[str, Any]) -> None:
+        self.records[item.nodeid] = record
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
         try:
             return (yield)
         finally:
-            from conformance.plugin import STATE  # the plugin imports this module; import back lazily
-
-            record = getattr(item, "record", None)
+            record = self.records.pop(item.nodeid, None)
             listener = self.config.pluginmanager.get_plugin("allure_listener")
             result = listener.allure_logger.get_test(None) if listener is not None else None
             if record is not None and result is not None:
-                decorate(result, item, self.config.stash[STATE].redactor.clean(record))
+                decorate(result, record)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from conformance.plugin import SUMMARY  # the plugin imports this module; import back lazily
-
-        summary = session.config.stash.get(SUMMARY, None)
-        if summary is not None:  # the controller only: workers have no summary
-            write_run_files(self.results, summary)
+    def pytest_gspc_run_finished(self, config: pytest.Config, summary: dict[str, Any]) -> None:
+        write_run_files(self.results, summary)
 
 
-def decorate(result: Any, item: Any, record: dict[str, Any]) -> None:
+def decorate(result: Any, record: dict[str, Any]) -> None:
     """Labels, parameters, description, link and steps of one case's Allure result, from its (cleaned) record."""
-    spec, clause, case = item.spec, item.clause, item.case  # only for what records lack: links and the file line
     field = {k: _text(record.get(k)) for k in ("spec_id", "spec_title", "clause", "case", "level", "rule", "target",
-                                               "clause_text", "title", "clause_source")}  # fmt: skip
+                                               "clause_text", "title", "clause_source", "spec_source", "spec_file",
+                                               "case_line")}  # fmt: skip
     epic = f"{field['spec_id']} {field['spec_title']}"
     result.labels += [
         Label(LabelType.EPIC, epic),
@@ -101,9 +98,10 @@ def decorate(result: Any, item: Any, record: dict[str, Any]) -> None:
     result.description = (
         f"**{field['level']} {field['clause']}** ({field['rule']}): {field['clause_text']}\n\n"
         f"Case `{field['case']}`: {field['title']}\n\nSource: {field['clause_source']}  \n"
-        f"Spec: `{spec.path.name}:{case.line}`"
+        f"Spec: `{field['spec_file']}:{field['case_line']}`"
     )
-    if url := source_link(clause.link, field["clause_source"], spec.source):
+    link = record.get("clause_link")
+    if url := source_link(link if isinstance(link, str) else None, field["clause_source"], field["spec_source"]):
         result.links.append(Link(LinkType.LINK, url, f"{field['rule']}: {field['clause_source']}"))
     result.steps += steps(record, result.start or 0)
 

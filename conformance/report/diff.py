@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.report.runs import PROBLEMS
+from conformance.records import PROBLEMS
 from conformance.report.terminal import printable
 from conformance.spec.model import LEVELS
 from conformance.verdict import compute

@@ -26,11 +26,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from conformance.records import OUTCOMES, PROBLEMS
 from conformance.report.diff import change
 from conformance.verdict import compute
 
-OUTCOMES = ("failed", "error", "unexpectedly-passed", "waived", "passed", "observed", "not-applicable", "not-run")
-PROBLEMS = frozenset({"failed", "error", "unexpectedly-passed"})
 LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "MAY": 2, "IMPL": 3}
 CHANGES = ("", "new failure", "fixed", "changed", "added")
 

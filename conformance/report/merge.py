@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from conformance.records import new_run_id, read_records
-from conformance.report.runs import records_path
+from conformance.records import new_run_id, read_records, records_path
 from conformance.report.summary import finalize
 
 
