@@ -93,6 +93,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--gspc-run-id", default=None, metavar="ID", help="the run id (default: generated)")
     group.addoption(
+        "--gspc-latency",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="delay every request through a target's fault proxy by this much, for the whole run",
+    )
+    group.addoption(
+        "--gspc-bandwidth",
+        type=float,
+        default=None,
+        metavar="BYTES",
+        help="cap bodies through a target's fault proxy at this many bytes a second, for the whole run",
+    )
+    group.addoption(
         "--gspc-only",
         default=None,
         metavar="FILE",
@@ -421,7 +435,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     state.close()
-    if state.controller and not state.settings.supervised:
+    if state.controller and not state.settings.supervised and not session.config.option.collectonly:
         summary = summary_report.finalize(state.out, state.run_id, state.started)
         session.config.stash[SUMMARY] = summary
         session.config.hook.pytest_gspc_run_finished(config=session.config, summary=summary)

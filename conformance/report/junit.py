@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ JUNIT = {
     "not-applicable": "skipped",
     "not-run": "skipped",
 }
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 PROPERTIES = ("spec_id", "clause", "rule", "level", "target", "outcome")
 
 
@@ -64,9 +66,5 @@ def explain(record: dict[str, Any]) -> str:
 
 
 def _xml_safe(text: str) -> str:
-    """XML 1.0 cannot carry most control characters: show them escaped."""
-    return "".join(ch if _allowed(ch) else f"\\u{ord(ch):04x}" for ch in str(text))
-
-
-def _allowed(ch: str) -> bool:
-    return ch in "\t\n\r" or " " <= ch < "\ud800" or "\ue000" <= ch < "\ufffe" or ch >= "\U00010000"
+    """XML 1.0 cannot carry most control characters, lone surrogates or U+FFFE/U+FFFF: show them escaped."""
+    return NOT_XML.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text))
