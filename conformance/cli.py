@@ -12,6 +12,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -225,6 +226,20 @@ def _run_options(parser: argparse.ArgumentParser, out: Path) -> None:
         metavar="SIZE",
         help="refuse a spec payload larger than this, e.g. 256MiB (default: 64MiB)",
     )
+    parser.add_argument(
+        "--latency",
+        type=_latency,
+        default=None,
+        metavar="TIME",
+        help="delay every request to a proxied target by this much, e.g. 50ms",
+    )
+    parser.add_argument(
+        "--bandwidth",
+        type=_bandwidth,
+        default=None,
+        metavar="RATE",
+        help="cap request and response bodies of proxied targets, e.g. 1MiB/s",
+    )
     parser.add_argument("-n", "--workers", default=None, metavar="N", help="run on N processes (pytest-xdist), or auto")
 
 
@@ -234,6 +249,22 @@ def _size(text: str) -> int:
         return parse_size(text)
     except SizeError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _latency(text: str) -> float:
+    """A latency option in seconds: 50ms, 0.2s or 0.2."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(ms|s)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"bad latency {text!r} (use 50ms or 0.2s)")
+    return float(match[1]) / (1000 if match[2] == "ms" else 1)
+
+
+def _bandwidth(text: str) -> int:
+    """A bandwidth option in bytes a second: 1MiB/s, 512KiB/s or 65536."""
+    rate = _size(text.strip().removesuffix("/s"))
+    if rate <= 0:
+        raise argparse.ArgumentTypeError("the bandwidth must be more than 0 bytes a second")
+    return rate
 
 
 def _limits(args: argparse.Namespace) -> SpecLimits:
@@ -328,6 +359,9 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     ]  # fmt: skip
     for target in targets:
         pytest_args += ["--gspc-target", target.name]
+    for flag, value in (("--gspc-latency", args.latency), ("--gspc-bandwidth", args.bandwidth)):
+        if value is not None:
+            pytest_args += [flag, str(value)]
     for flag, values in (("--gspc-option", args.option), ("--gspc-known-issues", args.known_issues)):
         for value in values:
             pytest_args += [flag, value]

@@ -9,10 +9,13 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from conftest import gspc
 
 from conformance.backends.faultproxy import FaultProxy, apply_run_faults, error_body
+from conformance.cli import _parser
 
 
 class _Upstream(http.server.BaseHTTPRequestHandler):
@@ -377,3 +380,16 @@ def test_shaping_faults_need_their_amount(proxy: FaultProxy) -> None:
         proxy.inject("latency")
     with pytest.raises(ValueError, match="bytes_per_second"):
         proxy.inject("bandwidth", bytes_per_second=0)
+
+
+def test_run_options_latency_and_bandwidth_parse_and_reach_pytest(tmp_path: Path) -> None:
+    args = _parser().parse_args(["run", "--latency", "50ms", "--bandwidth", "1MiB/s"])
+    assert (args.latency, args.bandwidth) == (0.05, 1 << 20)
+    assert _parser().parse_args(["certify", "memory", "--latency", "0.2s"]).latency == 0.2
+    for bad in (["--latency", "fast"], ["--bandwidth", "0/s"], ["--bandwidth", "1 lightyear"]):
+        with pytest.raises(SystemExit):
+            _parser().parse_args(["run", *bad])
+    # The pytest child accepts them; memory has no proxy, so they change nothing there.
+    done = gspc("run", "--target", "memory", "--spec", "delete", "--latency", "50ms", "--bandwidth", "1MiB/s",
+                "--out", "out", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
