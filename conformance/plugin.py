@@ -107,20 +107,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="cap bodies through a target's fault proxy at this many bytes a second, for the whole run",
     )
     group.addoption(
-        "--gspc-latency",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="delay every request through a target's fault proxy by this much, for the whole run",
-    )
-    group.addoption(
-        "--gspc-bandwidth",
-        type=float,
-        default=None,
-        metavar="BYTES",
-        help="cap bodies through a target's fault proxy at this many bytes a second, for the whole run",
-    )
-    group.addoption(
         "--gspc-only",
         default=None,
         metavar="FILE",
