@@ -20,7 +20,7 @@ from conformance.records import RecordWriter
 from conformance.redact import Redactor
 from conformance.spec.limits import SpecLimits
 from conformance.spec.loader import SpecError
-from conformance.targets import Target, TargetUnavailable, close_driver, open_target
+from conformance.targets import OpenTarget, SharedBackends, Target, TargetUnavailable, open_target, read_endpoints
 from conformance.waivers import Waiver, run_waivers
 
 
@@ -42,6 +42,7 @@ class Settings:
     options: list[str] = field(default_factory=list)
     known_issues: list[str] = field(default_factory=list)
     limits: SpecLimits = field(default_factory=SpecLimits)
+    endpoints: dict[str, Any] = field(default_factory=dict)  # target name -> Endpoint JSON of a shared backend
 
 
 class RunState:
@@ -57,10 +58,17 @@ class RunState:
         self.redactor = Redactor()  # learns every secret before any driver is opened: environment, options, specs
         for target in self.targets:
             self.redactor.learn_options(target.options)
+        try:
+            self.endpoints = read_endpoints(settings.endpoints)
+        except DriverError as exc:
+            raise RunError(str(exc)) from None
+        for endpoint in self.endpoints.values():
+            self.redactor.learn_options(endpoint.options)
+        self._shared: SharedBackends | None = None
         self.started = dt.datetime.now(dt.UTC)
         self.events: Events | None = None  # opened by start(), once stale outputs are gone
         self.running: dict[str, Any] | None = None  # the record of the case in progress, for the exit guard
-        self.drivers: dict[str, Any] = {}
+        self.drivers: dict[str, OpenTarget] = {}
         self.unavailable: dict[str, str] = {}
         self._writer: RecordWriter | None = None
         self._ledger: Ledger | None = None
@@ -82,14 +90,21 @@ class RunState:
         self._crashes = (folder / f"{os.getpid()}.txt").open("w", encoding="utf-8")
         faulthandler.enable(file=self._crashes)
 
-    def driver(self, target: Target) -> Any:
-        """The open driver of a target (opened on first use); TargetUnavailable if it cannot run."""
+    def share_backends(self) -> None:
+        """Start the targets' backends once for every process of the run (when no supervisor started them)."""
+        self._shared = SharedBackends()
+        self._shared.start(self.targets, self.redactor.learn_options)
+        self.endpoints |= self._shared.endpoints
+
+    def driver(self, target: Target) -> OpenTarget:
+        """The open target (opened on first use); TargetUnavailable if it cannot run."""
         if target.name in self.unavailable:
             raise TargetUnavailable(self.unavailable[target.name])
         if target.name not in self.drivers:
             self._event("open", target=target.name)
             try:
-                self.drivers[target.name] = open_target(target)
+                endpoint = self.endpoints.get(target.name)
+                self.drivers[target.name] = open_target(target, endpoint, self.redactor.learn_options)
             except TargetUnavailable as exc:
                 self.unavailable[target.name] = str(exc)
                 raise
@@ -129,16 +144,18 @@ class RunState:
         for name, driver in self.drivers.items():
             self._close(name, driver)
         self.drivers.clear()
+        if self._shared is not None:
+            self._shared.close()
         if self._crashes is not None:
             faulthandler.disable()
         for handle in (self._writer, self._ledger, self._crashes):
             if handle is not None:
                 handle.close()
 
-    def _close(self, name: str, driver: Any) -> None:
+    def _close(self, name: str, opened: OpenTarget) -> None:
         self._event("close", target=name)
         with contextlib.suppress(Exception):
-            close_driver(driver)
+            opened.close()
         self._event("closed", target=name)
 
     def _event(self, event: str, **data: Any) -> None:

@@ -1,27 +1,34 @@
-"""Targets: a driver bound to a backend, named ``driver`` or ``driver@backend``.
+"""Targets: a driver bound to a backend, named ``driver`` or ``driver@backend``; the harness opens them.
 
-A driver is named by entry point (group ``gsp_conformance.drivers``) or by ``module:Class``.
-A driver class may offer embedded backends with two class attributes::
-
-    default_backends = ("moto",)                  # bundled targets `gspc run` picks by default
-    @classmethod
-    def open_backend(cls, backend, options): ...  # returns a ready driver; close() tears it down
-
-and ``backend_unavailable(backend) -> str | None`` to say why a backend cannot run here.
-A driver may define ``check_access()``, raising DriverError, to fail fast on refused credentials.
-Without ``open_backend`` the driver is built as ``cls(**options)``.
+A driver is named by entry point (group ``gsp_conformance.drivers``) or by ``module:Class``. A
+driver class that declares ``service = "s3"`` (or ``"dropbox"``, ``"dir"``) binds to that service's
+backends (see ``conformance.backends``): the harness starts the backend, puts a fault proxy in front
+of a loopback HTTP(S) upstream, and builds the driver with the endpoint's options, then the user's,
+as constructor keywords. ``default_backends`` names the bundled targets ``gspc run`` picks by
+default. A driver may define ``check_access()``, raising DriverError, to fail fast on refused
+credentials. A driver without ``service`` is built as ``cls(**options)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
+import os
+import ssl
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
-from conformance.driver import DriverError, check_driver
+from conformance import backends
+from conformance.backends import Backend, BackendError, Endpoint, FaultInjector
+from conformance.driver import Capabilities, DriverError, check_driver
 
 ENTRY_POINT_GROUP = "gsp_conformance.drivers"
+LEGACY = ("open_backend", "backend_unavailable")  # driver-side backends, before conformance.backends
 
 
 class TargetUnavailable(Exception):
@@ -48,6 +55,24 @@ class Target:
         return cls(driver, backend or None, dict(options or {}))
 
 
+@dataclass
+class OpenTarget:
+    """An open target: the driver, its validated declaration, the fault injector in front of it, if any."""
+
+    target: Target
+    driver: Any
+    capabilities: Capabilities
+    faults: FaultInjector | None
+    closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Close the driver, then the proxy, then the backend this process started; each failure is contained."""
+        closers, self.closers = self.closers, []
+        for close in closers:
+            with contextlib.suppress(Exception):  # one failed stop must not leak the rest
+                close()
+
+
 def driver_names() -> dict[str, str]:
     """Installed drivers by entry-point name, with their ``module:Class`` reference."""
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
@@ -70,35 +95,158 @@ def load_driver_class(ref: str) -> type:
         raise DriverError(f"driver {ref!r}: module {module_name} has no {attr}") from None
 
 
-def open_target(target: Target) -> Any:
-    """Build and validate the driver of a target; raise TargetUnavailable or DriverError."""
+def backend_of(target: Target, cls: type | None = None) -> Backend | None:
+    """A new, unstarted backend for a target (None: the driver runs on its options alone); DriverError if unknown."""
+    cls = cls or load_driver_class(target.driver)
+    service = getattr(cls, "service", None)
+    if _legacy(cls):
+        return None
+    if service is None:
+        if target.backend:
+            raise DriverError(
+                f"target {target.name}: driver {target.driver!r} declares no service, so it has no backends; "
+                f"give it a service (s3, dropbox, dir) or drop '@{target.backend}' (known backends: "
+                f"{', '.join(backends.known()) or 'none'})"
+            )
+        return None
+    try:
+        found = backends.find(service, target.backend)
+    except BackendError as exc:
+        raise DriverError(f"target {target.name}: {exc}") from None
+    if found is None and target.backend:
+        raise DriverError(
+            f"target {target.name}: no {service} backend {target.backend!r} (known backends: "
+            f"{', '.join(backends.known(service)) or 'none'}, or a URL or an absolute path)"
+        )
+    return found[0](found[1]) if found else None
+
+
+def unavailable(target: Target) -> str | None:
+    """Why the target's backend cannot run here, or None."""
     cls = load_driver_class(target.driver)
-    reason = unavailable(cls, target.backend)
+    if _legacy(cls):
+        check = getattr(cls, "backend_unavailable", None)
+        return check(target.backend) if callable(check) else None
+    backend = backend_of(target, cls)
+    return backend.unavailable() if backend is not None else None
+
+
+def start_backend(target: Target, backend: Backend) -> Endpoint:
+    """Start a target's backend; TargetUnavailable or DriverError, each one line naming the target."""
+    reason = backend.unavailable()
     if reason:
         raise TargetUnavailable(f"{target.name}: {reason}")
-    opener = getattr(cls, "open_backend", None)
     try:
-        if opener is not None:
-            driver = opener(target.backend, dict(target.options))
-        elif target.backend:
-            raise DriverError(f"target {target.name}: driver {target.driver!r} has no backends")
-        else:
-            driver = cls(**target.options)
-    except TypeError as exc:
-        raise DriverError(f"target {target.name}: bad options {sorted(target.options)}: {exc}") from None
-    except (DriverError, TargetUnavailable):
-        raise
-    except Exception as exc:  # a driver that cannot even start is a configuration problem, not a traceback
-        raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
+        return backend.start(dict(target.options))
+    except BackendError as exc:
+        raise DriverError(f"target {target.name}: {exc}") from None
+
+
+def open_target(
+    target: Target,
+    endpoint: Endpoint | None = None,
+    learn: Callable[[Mapping[str, Any]], None] | None = None,
+) -> OpenTarget:
+    """Bind a target's driver to ``endpoint`` (a backend started elsewhere) or to a backend started here.
+
+    ``learn`` is given the endpoint's options (tokens) before any driver sees them.
+    Raises TargetUnavailable or DriverError.
+    """
+    cls = load_driver_class(target.driver)
+    if _legacy(cls):
+        return _open_legacy(cls, target)
+    opened = OpenTarget(target, None, Capabilities(operations=frozenset()), None)
     try:
-        check_driver(driver)
-        check_access = getattr(driver, "check_access", None)
-        if callable(check_access):  # refused credentials or a missing bucket: one line now, not a failure per case
-            check_access()
-    except DriverError:
-        close_driver(driver)
+        if endpoint is None:
+            backend = backend_of(target, cls)
+            if backend is not None:
+                opened.closers.append(backend.close)
+                endpoint = start_backend(target, backend)
+        endpoint = endpoint or Endpoint()
+        if learn is not None:
+            learn(endpoint.options)
+        for name, value in endpoint.env.items():
+            os.environ.setdefault(name, value)  # the user's own settings win
+        options = endpoint.options | target.options
+        proxy = _proxy(endpoint)
+        if proxy is not None:
+            opened.closers.insert(0, proxy.close)
+            address = f"127.0.0.1:{proxy.port}"
+            options |= {name: value.replace("{address}", address) for name, value in endpoint.address.items()}
+        opened.faults = proxy or endpoint.faults
+        opened.driver = _build(cls, target, options)
+        opened.closers.insert(0, lambda: close_driver(opened.driver))
+        opened.capabilities = _check(opened.driver)
+        if opened.faults is None and getattr(opened.driver, "fault_proxy", None) is not None:
+            _deprecated(target)  # a driver that simulates its own proxy, as the interface before this one asked
+            opened.faults = opened.driver.fault_proxy
+    except BaseException:
+        opened.close()
         raise
-    return driver
+    return opened
+
+
+class SharedBackends:
+    """The backends of a run's targets, started once by the process that leads the run and stopped at its end.
+
+    Every process of the run (xdist workers, restarted children) binds to their endpoints, each with a
+    fault proxy of its own. A backend that works only in-process (moto's mock), or has nothing to start,
+    is left to each process, as is one that cannot run here (each process then reports it not run).
+    """
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, Endpoint] = {}
+        self._backends: list[Backend] = []
+
+    def start(self, targets: list[Target], learn: Callable[[Mapping[str, Any]], None] | None = None) -> None:
+        """Start each target's shareable backend; on DriverError the ones already started are stopped."""
+        try:
+            for target in targets:
+                backend = backend_of(target)
+                if backend is None or backend.per_process or backend.unavailable():
+                    continue
+                self._backends.append(backend)
+                self.endpoints[target.name] = start_backend(target, backend)
+                if learn is not None:
+                    learn(self.endpoints[target.name].options)
+        except BaseException:
+            self.close()
+            raise
+
+    def write(self, path: Path) -> None:
+        """Write the endpoints as JSON readable by this user only (an emulator's token is in them)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(as_json(self.endpoints), handle)
+
+    def close(self) -> None:
+        """Stop every backend started here; a failing stop does not keep the others running."""
+        backends_, self._backends = self._backends, []
+        for backend in reversed(backends_):
+            with contextlib.suppress(Exception):
+                backend.close()
+        self.endpoints.clear()
+
+
+def as_json(endpoints: Mapping[str, Endpoint]) -> dict[str, dict[str, Any]]:
+    """Endpoints by target name, as JSON for another process of the run."""
+    return {name: endpoint.to_json() for name, endpoint in endpoints.items()}
+
+
+def read_endpoints(data: Mapping[str, Any] | str | Path | None) -> dict[str, Endpoint]:
+    """Endpoints by target name, from a file SharedBackends wrote or from its JSON; DriverError if unreadable."""
+    if data is None:
+        return {}
+    if isinstance(data, str | Path):
+        try:
+            data = json.loads(Path(data).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DriverError(f"endpoints file {data}: {type(exc).__name__}: {exc}") from None
+    try:
+        return {str(name): Endpoint.from_json(value) for name, value in data.items()}
+    except (AttributeError, TypeError) as exc:
+        raise DriverError(f"endpoints: not what SharedBackends writes: {exc}") from None
 
 
 def close_driver(driver: Any) -> None:
@@ -106,12 +254,6 @@ def close_driver(driver: Any) -> None:
     close = getattr(driver, "close", None)
     if callable(close):
         close()
-
-
-def unavailable(cls: type, backend: str | None) -> str | None:
-    """Why the backend cannot run here, or None."""
-    check = getattr(cls, "backend_unavailable", None)
-    return check(backend) if callable(check) else None
 
 
 def default_targets() -> list[Target]:
@@ -123,9 +265,87 @@ def default_targets() -> list[Target]:
         except DriverError:
             continue
         for backend in getattr(cls, "default_backends", (None,)):
-            if unavailable(cls, backend) is None:
-                found.append(Target(name, backend))
+            target = Target(name, backend)
+            with contextlib.suppress(DriverError):
+                if unavailable(target) is None:
+                    found.append(target)
     return found
+
+
+def _build(cls: type, target: Target, options: dict[str, Any]) -> Any:
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise DriverError(f"target {target.name}: bad options {sorted(options)}: {exc}") from None
+    except (DriverError, TargetUnavailable):
+        raise
+    except Exception as exc:  # a driver that cannot even start is a configuration problem, not a traceback
+        raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
+
+
+def _check(driver: Any) -> Capabilities:
+    caps = check_driver(driver)
+    check_access = getattr(driver, "check_access", None)
+    if callable(check_access):  # refused credentials or a missing bucket: one line now, not a failure per case
+        check_access()
+    return caps
+
+
+def _proxy(endpoint: Endpoint) -> Any:
+    """A fault proxy in front of the endpoint's loopback upstream (one per process), or None."""
+    if endpoint.upstream is None:
+        return None
+    from conformance.backends.faultproxy import FaultProxy
+
+    server = upstream = None
+    if endpoint.tls_cert:
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(endpoint.tls_cert)
+        upstream = ssl.create_default_context(cafile=endpoint.ca_file)
+    dialect = None
+    if endpoint.error_dialect:
+        module, _, attr = endpoint.error_dialect.partition(":")
+        dialect = getattr(importlib.import_module(module), attr)
+    host, port = endpoint.upstream
+    return FaultProxy(host, port, ssl_context=server, upstream_ssl=upstream, error_document=dialect)
+
+
+def _legacy(cls: type) -> bool:
+    return any(callable(getattr(cls, name, None)) for name in LEGACY)
+
+
+def _deprecated(target: Target) -> None:
+    warnings.warn(
+        f"{target.driver}: open_backend, backend_unavailable and driver.fault_proxy are deprecated; "
+        "declare service = 's3' | 'dropbox' | 'dir' instead (see conformance/backends)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+
+
+def _open_legacy(cls: type, target: Target) -> OpenTarget:
+    """A driver that starts its own backend or proxy (the interface before conformance.backends), for one release."""
+    _deprecated(target)
+    reason = unavailable(target)
+    if reason:
+        raise TargetUnavailable(f"{target.name}: {reason}")
+    opener = getattr(cls, "open_backend", None)
+    if opener is None and target.backend:
+        raise DriverError(f"target {target.name}: driver {target.driver!r} has no backends")
+    try:
+        driver = opener(target.backend, dict(target.options)) if opener else cls(**target.options)
+    except TypeError as exc:
+        raise DriverError(f"target {target.name}: bad options {sorted(target.options)}: {exc}") from None
+    except (DriverError, TargetUnavailable):
+        raise
+    except Exception as exc:
+        raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
+    try:
+        caps = _check(driver)
+    except DriverError:
+        close_driver(driver)
+        raise
+    return OpenTarget(target, driver, caps, getattr(driver, "fault_proxy", None), [lambda: close_driver(driver)])
 
 
 def _bundled_order(name: str) -> tuple[int, str]:

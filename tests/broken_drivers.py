@@ -1,8 +1,9 @@
 """Deliberately broken drivers: each is the memory driver with one rule broken.
 
 ``breaks`` names the exact clauses the bundled specs must fail for the driver, no more, no less.
-``FaultyMemory`` is memory behind a simulated fault proxy; it breaks nothing and is the control
-for the fault cases, which the broken fault drivers below subclass.
+``FaultyMemory`` is memory behind a simulated network (the test backend ``memory.faulty``,
+registered by ``tests/gspc_test_backends.dist-info``, hands the harness its injector); it breaks
+nothing and is the control for the fault cases, which the broken fault drivers below subclass.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
+from conformance import errors
 from conformance.adapters import sse
 from conformance.adapters.memory import MemoryDriver
-
-from conformance import errors
+from conformance.backends import Endpoint
 from conformance.driver import Capabilities, Mode, Object
 
 
@@ -332,7 +333,7 @@ class StatLosesSize(MemoryDriver):
 # --- network faults -----------------------------------------------------------------------------
 
 
-class FaultProxy:
+class SimulatedProxy:
     """A stand-in for the fault proxy: faults the requests of one case until cleared."""
 
     def __init__(self) -> None:
@@ -364,14 +365,35 @@ class FaultProxy:
         return fault
 
 
+class FaultyNetwork:
+    """The test backend ``memory.faulty``: a simulated proxy for the driver, and as its injector for the harness."""
+
+    service = "memory"
+    default = True
+    per_process = True  # the simulation lives in the driver's process
+
+    def __init__(self, location: str | None = None) -> None:
+        self.proxy = SimulatedProxy()
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def start(self, options: dict[str, Any]) -> Endpoint:
+        return Endpoint(options={"network": self.proxy}, faults=self.proxy)
+
+    def close(self) -> None:
+        self.proxy.clear()
+
+
 class FaultyMemory(MemoryDriver):
     """Memory behind a simulated HTTP fault proxy, classifying faults as GSP-127 and #145 ask."""
 
     breaks: set[str] = set()
+    service = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, network: SimulatedProxy | None = None) -> None:
         super().__init__()
-        self.fault_proxy = FaultProxy()
+        self.network = network
 
     def classify(self, fault: dict[str, Any], context: dict[str, Any]) -> errors.StorageError:
         """The taxonomy error for a fault, as a driver maps its SDK's exception."""
@@ -387,7 +409,7 @@ class FaultyMemory(MemoryDriver):
         return errors.Unexpected(code, **context)
 
     def _request(self, op: str, path: str, reported: str | None) -> None:
-        fault = self.fault_proxy.take(path)
+        fault = self.network.take(path) if self.network is not None else None
         if fault is not None:
             raise self.classify(fault, {"op": op, "path": reported, "driver": self.name})
 

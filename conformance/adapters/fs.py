@@ -11,14 +11,13 @@ import contextlib
 import errno
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from conformance import errors
-from conformance.driver import OPERATIONS, BaseDriver, Capabilities, DriverError, Mode, Object
+from conformance.driver import OPERATIONS, BaseDriver, Capabilities, Mode, Object
 
 FILE_MODE = Mode.READ | Mode.APPEND  # any regular file can be appended to, as go-storage's fs reports
 TEMP = ".gspc-"  # temporary files start so; list never shows them
@@ -30,32 +29,19 @@ class FsDriver(BaseDriver):
     """Files under ``root``; append writes through to the file, so commit has nothing to do."""
 
     name = "fs"
+    service = "dir"  # ``fs`` runs in a temporary directory the harness makes, ``fs@/some/dir`` in that one
     default_backends = (None,)
 
-    def __init__(self, root: str, remove_root_on_close: bool = False) -> None:
+    def __init__(self, root: str) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._remove_root = remove_root_on_close
         self._caps = Capabilities(
             operations=OPERATIONS,
             pairs={"read": {"offset", "size"}},
         )
 
-    @classmethod
-    def open_backend(cls, backend: str | None, options: dict[str, Any]) -> FsDriver:
-        """``fs`` works in a fresh temporary directory; ``fs@/some/dir`` in that directory."""
-        if backend is None or backend == "tmp":
-            return cls(tempfile.mkdtemp(prefix="gspc-fs-"), remove_root_on_close=True, **options)
-        if not os.path.isabs(backend):
-            raise DriverError(f"target fs@{backend}: the backend must be an absolute directory path")
-        return cls(backend, **options)
-
     def capabilities(self) -> Capabilities:
         return self._caps
-
-    def close(self) -> None:
-        if self._remove_root:
-            shutil.rmtree(self.root, ignore_errors=True)
 
     def write(self, path: str, data: bytes, **pairs: Any) -> Object:
         self.check_pairs("write", pairs, path)

@@ -1,26 +1,19 @@
 """The s3 driver on boto3: write, read, stat, delete, list, SSE pairs, and the GSP error taxonomy.
 
-Targets: ``s3@moto`` (moto in-process, the default), ``s3@moto-server`` and ``s3@ministack``
-(emulators in a child process, behind a fault proxy), and ``s3@http(s)://host:port`` or plain
-``s3`` with options for any S3 endpoint. Credentials come only from the standard AWS chain.
+It serves ``s3``: the harness binds it to moto in-process (the default target), moto's server,
+ministack, or any endpoint by URL (see ``conformance.backends.s3``). Credentials come only from
+the standard AWS chain.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import importlib.util
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from conformance import errors
 from conformance.adapters import sse
 from conformance.driver import BaseDriver, Capabilities, DriverError, Mode, Object
-
-#: Embedded backends, by target name.
-BACKENDS = ("moto", "moto-server", "ministack")
-#: Quick failure on emulators: no SDK retries, so injected faults surface, and short timeouts.
-EMULATOR_DEFAULTS = {"connect_timeout": 1.0, "read_timeout": 2.0, "retries": 0}
 
 #: Response fields of head/get/put that describe encryption, by the GSP name stat reports.
 _SSE_FIELDS = {
@@ -44,6 +37,7 @@ class S3Driver(BaseDriver):
     """boto3 on one bucket, every key under ``key_prefix``; S3 has no append, so none is declared."""
 
     name = "s3"
+    service = "s3"
     default_backends = ("moto",)
 
     def __init__(
@@ -76,9 +70,6 @@ class S3Driver(BaseDriver):
         self.key_prefix = f"{prefix}/" if prefix else ""
         self.endpoint_url = endpoint_url
         self._paging = {"PageSize": int(list_page_size)} if list_page_size else {}
-        #: A FaultProxy in front of the backend, when the target started one (see open_backend).
-        self.fault_proxy: Any = None
-        self._closers: list[Callable[[], None]] = []
         try:
             session = session or boto3.Session(profile_name=profile, region_name=region)
         except Exception as exc:  # botocore's ProfileNotFound and kin: a configuration problem
@@ -102,95 +93,9 @@ class S3Driver(BaseDriver):
             },
         )
 
-    # -- targets --------------------------------------------------------------------------------
-
-    @classmethod
-    def open_backend(cls, backend: str | None, options: dict[str, Any]) -> S3Driver:
-        """A ready driver for ``moto``, ``moto-server``, ``ministack``, a URL, or None (options only)."""
-        from conformance.adapters import s3_backends as eb
-
-        options = dict(options)
-        if backend is None or backend.startswith(("http://", "https://")):
-            if backend:
-                options["endpoint_url"] = backend
-            if not options.get("bucket"):
-                raise DriverError("s3: a real endpoint needs the option 'bucket'")
-            return cls(**options)
-        if backend not in BACKENDS:
-            raise DriverError(f"s3: unknown backend {backend!r} (known: {', '.join(BACKENDS)}, or an http(s):// URL)")
-        python = options.pop("ministack_python", None)
-        options = EMULATOR_DEFAULTS | options
-        options.setdefault("bucket", eb.bucket_name())
-        if backend == "moto":
-            server: Any = eb.InProcessMoto()  # before the session: moto hooks sessions made after it loads
-            options["session"] = eb.emulator_session(options.get("region", "us-east-1"))
-            return cls._ready(server, None, options, purge=True)
-        options["session"] = eb.emulator_session(options.get("region", "us-east-1"))
-        if backend == "ministack" and eb.ministack_python(python) is None:
-            raise DriverError(f"s3@ministack: {cls.backend_unavailable(backend)}")
-        try:
-            server = eb.moto_server() if backend == "moto-server" else eb.MinistackServer(eb.ministack_python(python))
-        except eb.BackendError as exc:
-            raise DriverError(f"s3@{backend}: {exc}") from None
-        return cls._ready(server, server.port, options, purge=False)
-
-    @classmethod
-    def _ready(cls, server: Any, port: int | None, options: dict[str, Any], purge: bool) -> S3Driver:
-        """Put a fault proxy in front of an HTTP server, build the driver, and create its bucket."""
-        from conformance.backends.faultproxy import FaultProxy
-
-        proxy = FaultProxy("127.0.0.1", port) if port is not None else None
-        try:
-            if proxy is not None:
-                options["endpoint_url"] = proxy.url
-            driver = cls(**options)
-        except BaseException:
-            if proxy is not None:
-                proxy.close()
-            server.close()
-            raise
-        driver.fault_proxy = proxy
-        driver._closers = [server.close] + ([proxy.close] if proxy else [])
-        if purge:  # moto in-process state outlives the driver; drop the bucket it made
-            driver._closers.insert(0, driver._drop_bucket)
-        region = driver._client.meta.region_name
-        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
-        try:
-            driver._client.create_bucket(Bucket=driver.bucket, **where)
-        except Exception as exc:
-            driver.close()
-            raise DriverError(f"s3: cannot create bucket {driver.bucket!r}: {type(exc).__name__}") from None
-        return driver
-
-    @staticmethod
-    def backend_unavailable(backend: str | None) -> str | None:
-        """Why a backend cannot run here (a missing package), or None."""
-        from conformance.adapters import s3_backends as eb
-
-        if importlib.util.find_spec("boto3") is None:
-            return "boto3 is not installed (pip install 'gsp-conformance[s3]')"
-        if backend in ("moto", "moto-server") and importlib.util.find_spec("moto") is None:
-            return "moto is not installed (pip install 'gsp-conformance[s3]')"
-        if backend == "moto-server" and importlib.util.find_spec("flask") is None:
-            return "moto's server needs flask (pip install 'moto[server]')"
-        if backend == "ministack" and eb.ministack_python() is None:
-            return f"ministack is not installed here, on PATH, or at ${eb.MINISTACK_PYTHON_ENV}"
-        return None
-
     def close(self) -> None:
-        """Stop whatever the target started: proxy, emulator, in-process mock."""
-        closers, self._closers = self._closers, []
-        for close in closers:
-            # Teardown goes on: one failed stop must not leak the rest.
-            with contextlib.suppress(Exception):
-                close()
-
-    def _drop_bucket(self) -> None:
-        for obj in self.list(""):
-            self.delete(obj.path)
-        listed = self._client.list_objects_v2(Bucket=self.bucket)
-        if not listed.get("KeyCount"):
-            self._client.delete_bucket(Bucket=self.bucket)
+        """Release the client's pooled connections."""
+        self._client.close()
 
     # -- operations -----------------------------------------------------------------------------
 

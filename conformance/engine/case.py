@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from conformance.backends import FaultInjector
 from conformance.driver import Capabilities
 from conformance.engine.interrupts import CaseTimeout
 from conformance.engine.payloads import MAX_PAYLOAD
@@ -35,6 +36,7 @@ def execute(
     redactor: Redactor,
     run: CaseRun,
     cap: int = MAX_PAYLOAD,
+    faults: FaultInjector | None = None,
 ) -> CaseRun:
     """Run the case's steps into ``run``, then clean up into ``run.leftovers`` (paths still there after it).
 
@@ -42,7 +44,7 @@ def execute(
     every path it created is a leftover, journalled for ``gspc clean``; the exception goes on to the caller.
     """
     try:
-        run_case(case, params, tracker, caps.limits, redactor, run, cap)
+        run_case(case, params, tracker, caps.limits, redactor, run, cap, faults)
     except (CaseTimeout, KeyboardInterrupt):
         run.leftovers = list(tracker.created)
         raise

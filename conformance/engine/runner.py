@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.backends import FaultInjector
 from conformance.driver import Mode, Object
 from conformance.engine import payloads
 from conformance.engine.expect import Mismatch, check, summary
@@ -50,25 +51,26 @@ def run_case(
     redactor: Redactor,
     run: CaseRun,
     cap: int = payloads.MAX_PAYLOAD,
+    faults: FaultInjector | None = None,
 ) -> CaseRun:
     """Run the steps in order into ``run`` (the caller keeps it if a timeout cuts in); stop at a mismatch.
 
-    ``cap`` is the most bytes one data expression may build.
+    ``cap`` is the most bytes one data expression may build; ``faults`` is the target's injector, if any.
     """
     try:
-        _run_steps(case, params, tracker, limits, redactor, run, {}, cap)
+        _run_steps(case, params, tracker, limits, redactor, run, {}, cap, faults)
     finally:
         faulted = any("fault" in step for step in run.steps)
-        if faulted:  # a case that stops early never reaches its clear step: later cases must not inherit it
-            tracker.driver.fault_proxy.clear()
+        if faulted and faults is not None:  # a case that stops early never reaches its clear step
+            faults.clear()
     return run
 
 
-def _run_steps(case, params, tracker, limits, redactor, run, saved, cap) -> None:
+def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults) -> None:
     for index, raw in enumerate(case.steps, start=1):
         step = substitute(raw, params)
         if "fault" in step:
-            _inject(tracker.driver, step["fault"])
+            _inject(faults, step["fault"])
             run.steps.append({"fault": step["fault"]})
             continue
         op = next(k for k in step if k not in ("expect", "save", "note"))
@@ -157,12 +159,11 @@ def _shown(args: Mapping[str, Any], prefix: str, redactor: Redactor) -> dict[str
     return shown
 
 
-def _inject(driver: Any, fault: Mapping[str, Any]) -> None:
-    proxy = getattr(driver, "fault_proxy", None)
-    if proxy is None:
+def _inject(faults: FaultInjector | None, fault: Mapping[str, Any]) -> None:
+    if faults is None:
         raise HarnessError("fault step on a target without a fault proxy")
     options = {k: v for k, v in fault.items() if k != "kind"}
     if fault["kind"] == "clear":
-        proxy.clear()
+        faults.clear()
     else:
-        proxy.inject(fault["kind"], **options)
+        faults.inject(fault["kind"], **options)

@@ -1,4 +1,4 @@
-"""The dropbox driver and a local emulator of the Dropbox API subset it uses."""
+"""The dropbox driver on the official SDK; its emulator is a backend (conformance.backends.dropbox)."""
 
 from conformance.adapters.dropbox.driver import DropboxDriver
 

@@ -7,9 +7,6 @@ this driver (and say why a backend cannot run) on a machine without the ``dropbo
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
-import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,11 +24,7 @@ APPEND_TOTAL_SIZE_MAXIMUM = 350 * GiB
 #: Dropbox's largest body for one upload request.
 REQUEST_SIZE_MAXIMUM = 150 * MiB
 
-BACKENDS = ("emulator", "live")
-EMULATOR_TIMEOUT = 2.0  # seconds; the emulator answers in milliseconds, so only a fault takes longer
-CREDENTIALS_HINT = (
-    "set DROPBOX_TOKEN, or DROPBOX_APP_KEY and DROPBOX_REFRESH_TOKEN (and DROPBOX_APP_SECRET unless the app uses PKCE)"
-)
+CREDENTIALS_HINT = "give the option token, or app_key and refresh_token (and app_secret unless the app uses PKCE)"
 
 
 @dataclass
@@ -46,6 +39,7 @@ class DropboxDriver(BaseDriver):
     """Dropbox through the official SDK, confined to one root folder."""
 
     name = "dropbox"
+    service = "dropbox"
     default_backends = ("emulator",)
 
     def __init__(
@@ -81,8 +75,6 @@ class DropboxDriver(BaseDriver):
 
         self.root = paths.normalize_root(root)
         self.request_size_maximum = request_size_maximum
-        self.emulator: Any = None  # set by open_backend("emulator"); close() stops it
-        self.fault_proxy: Any = None  # open_backend("emulator"): the harness's FaultProxy in front of it
         self._sdk = dropbox
         self._files = dropbox.files
         self._errmap = errmap
@@ -127,63 +119,10 @@ class DropboxDriver(BaseDriver):
         session.trust_env = False
         return session
 
-    # -- targets -------------------------------------------------------------------------------
-
-    @classmethod
-    def backend_unavailable(cls, backend: str | None) -> str | None:
-        """Why ``dropbox@backend`` cannot run here, or None."""
-        backend = backend or "emulator"
-        needed = ["dropbox"] + (["trustme"] if backend == "emulator" else [])
-        missing = [name for name in needed if importlib.util.find_spec(name) is None]
-        if missing:
-            return f"package {', '.join(missing)} not installed: pip install 'gsp-conformance[dropbox]'"
-        if backend == "live" and not _live_credentials():
-            return f"no Dropbox credentials in the environment: {CREDENTIALS_HINT}"
-        return None
-
-    @classmethod
-    def open_backend(cls, backend: str | None, options: dict[str, Any]) -> DropboxDriver:
-        """A driver on the bundled emulator (started here, stopped by close()) or on live Dropbox."""
-        backend = backend or "emulator"
-        if backend == "emulator":
-            from conformance.adapters.dropbox.emulator import DropboxEmulator, error_document
-            from conformance.backends.faultproxy import FaultProxy
-
-            limit = _number("request_size_maximum", options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM), int)
-            emulator = DropboxEmulator(upload_size_maximum=limit).start()
-            options = {"timeout": EMULATOR_TIMEOUT} | options  # a stalled local answer surfaces in seconds
-            proxy = None
-            try:  # the harness's fault proxy stands in front, speaking TLS on both sides
-                proxy = FaultProxy(
-                    "127.0.0.1",
-                    emulator.port,
-                    ssl_context=emulator.tls_context,
-                    upstream_ssl=ssl.create_default_context(cafile=emulator.ca_file),
-                    error_document=error_document,
-                )
-                driver = cls(emulator.token, host=f"127.0.0.1:{proxy.port}", ca_file=emulator.ca_file, **options)
-            except BaseException:
-                if proxy is not None:
-                    proxy.close()
-                emulator.stop()
-                raise
-            driver.emulator = emulator
-            driver.fault_proxy = proxy
-            return driver
-        if backend == "live":
-            return cls(**_live_credentials(), **options)
-        raise DriverError(f"dropbox: unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
-
     def close(self) -> None:
-        """Close the HTTP session, and stop the emulator this driver started."""
+        """Close the HTTP session."""
         with contextlib.suppress(Exception):
             self._dbx.close()
-        if self.fault_proxy is not None:
-            self.fault_proxy.close()
-            self.fault_proxy = None
-        if self.emulator is not None:
-            self.emulator.stop()
-            self.emulator = None
 
     def capabilities(self) -> Capabilities:
         return self._caps
@@ -443,16 +382,3 @@ def _number(name: str, value: Any, kind: type) -> Any:
     if number < 0:
         raise DriverError(f"dropbox: option {name} must not be negative, not {value!r}")
     return number
-
-
-def _live_credentials() -> dict[str, str]:
-    """Constructor arguments from the environment: a token, or an app key with a refresh token."""
-    env = os.environ
-    if env.get("DROPBOX_TOKEN"):
-        return {"token": env["DROPBOX_TOKEN"]}
-    if env.get("DROPBOX_APP_KEY") and env.get("DROPBOX_REFRESH_TOKEN"):
-        found = {"app_key": env["DROPBOX_APP_KEY"], "refresh_token": env["DROPBOX_REFRESH_TOKEN"]}
-        if env.get("DROPBOX_APP_SECRET"):
-            found["app_secret"] = env["DROPBOX_APP_SECRET"]
-        return found
-    return {}

@@ -26,7 +26,7 @@ import requests
 import trustme
 from dropbox import files, stone_serializers, stone_validators
 
-from conformance.adapters.dropbox.store import BadRequest, RouteFailure, Store, member
+from conformance.backends.dropbox.store import BadRequest, RouteFailure, Store, member
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -139,6 +139,7 @@ class DropboxEmulator:
         self._thread: threading.Thread | None = None
         self._dir: str | None = None
         self.ca_file = ""
+        self.cert_file = ""
         self.host = ""
         self.port = 0
         self.tls_context: ssl.SSLContext | None = None  # the server side, for a proxy that stands in front
@@ -154,6 +155,8 @@ class DropboxEmulator:
         self._dir = tempfile.mkdtemp(prefix="gspc-dropbox-emulator-")
         self.ca_file = str(Path(self._dir) / "ca.pem")
         ca.cert_pem.write_to_path(self.ca_file)
+        self.cert_file = str(Path(self._dir) / "server.pem")  # for a proxy in another process to answer as us
+        cert.private_key_and_cert_chain_pem.write_to_path(self.cert_file)
         self._server = _Server(("127.0.0.1", 0), _Handler, context, self)
         self.port = self._server.server_address[1]
         self.host = f"127.0.0.1:{self.port}"
