@@ -8,10 +8,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from conformance.backends import ministack
 from conformance.backends.faultproxy import FaultProxy
+from conformance.backends.processes import ServerProcess, child_env
 
 IDLE_TIMEOUT = 0.5  # the local backend closes a connection idle this long, as ministack does after 5 s
 
@@ -128,14 +131,13 @@ def test_no_second_sending_when_it_is_not_safe(proxy: FaultProxy, warm: bool, ru
     assert _Backend.seen.count(("PUT", "/x")) == 1
 
 
-def test_real_backend_after_ten_idle_seconds() -> None:
+def test_real_backend_after_ten_idle_seconds(tmp_path: Path) -> None:
     """ministack (hypercorn) closes a kept connection after 5 idle seconds; the next write and read still pass."""
-    from conformance.adapters.s3_backends import BackendError, MinistackServer
-
     try:
-        server = MinistackServer()
-    except BackendError as exc:
+        argv, env = ministack.command(str(tmp_path), child_env())
+    except ministack.MinistackUnavailable as exc:
         pytest.skip(f"s3@ministack: {exc}")
+    server = ServerProcess("ministack", argv, env, "/_ministack/health")
     try:
         with FaultProxy("127.0.0.1", server.port) as proxy:  # its own idle limit for clients is 30 s
             conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
