@@ -12,35 +12,51 @@ dropbox = pytest.importorskip("dropbox")
 pytest.importorskip("trustme")
 
 import trustme  # noqa: E402
-from conformance.adapters.dropbox import DropboxDriver  # noqa: E402
-from conformance.adapters.dropbox.driver import APPEND_TOTAL_SIZE_MAXIMUM, AppendSession  # noqa: E402
-from conformance.adapters.dropbox.emulator import DropboxEmulator  # noqa: E402
 
 from conformance import errors  # noqa: E402
-from conformance.driver import OPERATIONS, DriverError, Mode, Object, check_driver  # noqa: E402
+from conformance.adapters.dropbox import DropboxDriver  # noqa: E402
+from conformance.adapters.dropbox.driver import APPEND_TOTAL_SIZE_MAXIMUM, AppendSession  # noqa: E402
+from conformance.backends.dropbox import Emulator  # noqa: E402
+from conformance.backends.dropbox.emulator import DropboxEmulator  # noqa: E402
 from conformance.backends.faultproxy import FaultProxy  # noqa: E402
-from conformance.targets import Target, close_driver, open_target  # noqa: E402
+from conformance.driver import OPERATIONS, DriverError, Mode, Object, check_driver  # noqa: E402
+from conformance.targets import OpenTarget, Target, open_target, start_backend, unavailable  # noqa: E402
 
 CHUNK = 32 * 1024  # a small per-request limit, so upload sessions are exercised cheaply
 
 
+def bound(**options) -> tuple[OpenTarget, DropboxEmulator]:
+    """``dropbox@emulator`` opened as the harness opens it (its fault proxy in front), and the emulator behind."""
+    backend = Emulator()
+    target = Target("dropbox", "emulator", options)
+    opened = open_target(target, start_backend(target, backend))
+    opened.closers.append(backend.close)
+    return opened, backend.emulator
+
+
 @pytest.fixture(scope="module")
-def shared():
-    driver = DropboxDriver.open_backend("emulator", {"request_size_maximum": CHUNK})
+def bound_shared():
+    opened, emulator = bound(request_size_maximum=CHUNK)
+    yield opened.driver, emulator
+    opened.close()
+
+
+@pytest.fixture
+def shared(bound_shared):
+    return bound_shared[0]
+
+
+@pytest.fixture
+def drv(bound_shared):
+    driver, emulator = bound_shared
+    emulator.clear_faults()
     yield driver
-    driver.close()
+    emulator.clear_faults()
 
 
 @pytest.fixture
-def drv(shared):
-    shared.emulator.clear_faults()
-    yield shared
-    shared.emulator.clear_faults()
-
-
-@pytest.fixture
-def emu(drv):
-    return drv.emulator
+def emu(bound_shared, drv):
+    return bound_shared[1]
 
 
 @pytest.fixture
@@ -558,76 +574,77 @@ def test_the_token_never_appears_in_errors(emu, key):
 
 
 def test_emulator_target_through_the_harness(key):
-    driver = open_target(Target.parse("dropbox@emulator"))
-    emulator = driver.emulator
-    assert isinstance(emulator, DropboxEmulator)
-    assert isinstance(driver.fault_proxy, FaultProxy)  # the harness's proxy stands in front, over TLS
+    opened = open_target(Target.parse("dropbox@emulator"))
+    driver, proxy = opened.driver, opened.faults
+    assert isinstance(proxy, FaultProxy)  # the harness's proxy stands in front, over TLS
+    assert driver._dbx._host_map["api"] == f"127.0.0.1:{proxy.port}"
     driver.write(f"{key}/t", b"ok")
     assert driver.read(f"{key}/t") == b"ok"
-    driver.fault_proxy.inject("status", status=429, retry_after=3, times=1)
+    proxy.inject("status", status=429, retry_after=3, times=1)
     with pytest.raises(errors.RequestThrottled) as throttled:
         driver.read(f"{key}/t")
     assert throttled.value.retry_after == 3
-    driver.fault_proxy.inject("reset", times=1)
+    proxy.inject("reset", times=1)
     with pytest.raises(errors.NetworkError):
         driver.stat(f"{key}/t")
-    driver.fault_proxy.inject("status", status=500)
+    proxy.inject("status", status=500)
     with pytest.raises(errors.ServiceInternal):
         driver.stat(f"{key}/t")
-    driver.fault_proxy.clear()
+    proxy.clear()
     assert driver.read(f"{key}/t") == b"ok"
-    host, port = emulator.host.split(":")
-    close_driver(driver)
+    host, port = proxy.upstream
+    opened.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=2)
 
 
 def test_command_line_options_arrive_as_strings(key):
-    driver = DropboxDriver.open_backend(
-        "emulator", {"timeout": "5", "request_size_maximum": "1024", "root": "/cli", "max_retries_on_error": "0"}
-    )
+    opened, emulator = bound(timeout="5", request_size_maximum="1024", root="/cli", max_retries_on_error="0")
+    driver = opened.driver
     try:
         driver.write(f"{key}/f", b"x" * 3000)  # above 1024: an upload session
         assert driver.read(f"{key}/f") == b"x" * 3000
-        assert "files/upload_session/finish" in routes(driver.emulator, 0)
-        assert f"/cli/{key}/f" in driver.emulator.store.paths()
+        assert "files/upload_session/finish" in routes(emulator, 0)
+        assert f"/cli/{key}/f" in emulator.store.paths()
     finally:
-        driver.close()
+        opened.close()
     with pytest.raises(DriverError) as excinfo:
-        DropboxDriver.open_backend("emulator", {"timeout": "soon"})
+        open_target(Target("dropbox", "emulator", {"timeout": "soon"}))
     assert "timeout" in str(excinfo.value)
 
 
 def test_default_and_unknown_backends():
     assert DropboxDriver.default_backends == ("emulator",)
     with pytest.raises(DriverError) as excinfo:
-        DropboxDriver.open_backend("s3", {})
-    assert "unknown backend 's3'" in str(excinfo.value) and "\n" not in str(excinfo.value)
+        open_target(Target("dropbox", "s3"))
+    message = str(excinfo.value)
+    assert "no dropbox backend 's3' (known backends: emulator, live" in message and "\n" not in message
 
 
 def test_live_needs_credentials_from_the_environment(monkeypatch):
     for name in ("DROPBOX_TOKEN", "DROPBOX_APP_KEY", "DROPBOX_REFRESH_TOKEN", "DROPBOX_APP_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    reason = DropboxDriver.backend_unavailable("live")
+    live = Target("dropbox", "live")
+    reason = unavailable(live)
     assert reason and "DROPBOX_TOKEN" in reason and "DROPBOX_APP_KEY" in reason and "DROPBOX_REFRESH_TOKEN" in reason
-    assert DropboxDriver.backend_unavailable("emulator") is None
+    assert unavailable(Target("dropbox", "emulator")) is None
     monkeypatch.setenv("DROPBOX_APP_KEY", "k")
-    assert DropboxDriver.backend_unavailable("live")  # an app key alone is not enough
+    assert unavailable(live)  # an app key alone is not enough
     monkeypatch.setenv("DROPBOX_REFRESH_TOKEN", "r")
-    assert DropboxDriver.backend_unavailable("live") is None
+    assert unavailable(live) is None
     monkeypatch.delenv("DROPBOX_APP_KEY")
     monkeypatch.setenv("DROPBOX_TOKEN", "t")
-    assert DropboxDriver.backend_unavailable("live") is None
+    assert unavailable(live) is None
 
 
 def test_live_uses_the_environment_token(monkeypatch, emu, key):
     # Aimed at the emulator, so the test stays on 127.0.0.1; the token comes only from the environment.
     monkeypatch.setenv("DROPBOX_TOKEN", emu.token)
-    live = DropboxDriver.open_backend("live", {"host": emu.host, "ca_file": emu.ca_file})
+    live = open_target(Target("dropbox", "live", {"host": emu.host, "ca_file": emu.ca_file}))
     try:
-        live.write(f"{key}/live", b"v")
-        assert live.read(f"{key}/live") == b"v"
-        assert live.emulator is None
+        live.driver.write(f"{key}/live", b"v")
+        assert live.driver.read(f"{key}/live") == b"v"
+        assert live.faults is None  # nothing local to stand in front of
     finally:
         live.close()
 
@@ -636,7 +653,7 @@ def test_missing_package_is_reported(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "dropbox" else real(name, *a))
     for backend in ("emulator", "live", None):
-        reason = DropboxDriver.backend_unavailable(backend)
+        reason = unavailable(Target("dropbox", backend))
         assert reason and "dropbox" in reason and "pip install" in reason
 
 

@@ -1,7 +1,7 @@
 """The s3 driver against moto in-process, moto's server (behind the fault proxy) and ministack.
 
-ministack is the strict target for SSE-C; its tests skip where ministack is not installed
-(see ``S3Driver.backend_unavailable``).
+ministack is the strict target for SSE-C; its tests skip where ministack cannot run
+(see ``conformance.backends.s3.Ministack.unavailable``). The harness opens each target.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ pytest.importorskip("boto3")
 pytest.importorskip("moto")
 
 from botocore import exceptions as bx  # noqa: E402
-from conformance.adapters import s3_backends, sse  # noqa: E402
-from conformance.adapters.s3 import S3Driver, classify  # noqa: E402
 
 from conformance import errors  # noqa: E402
+from conformance.adapters import sse  # noqa: E402
+from conformance.adapters.s3 import S3Driver, classify  # noqa: E402
 from conformance.driver import DriverError, Mode, check_driver  # noqa: E402
-from conformance.targets import Target, open_target  # noqa: E402
+from conformance.targets import OpenTarget, Target, open_target, unavailable  # noqa: E402
 from conformance.waivers import bundled_known_issues, load_waivers  # noqa: E402
 
 KEY = bytes(range(32))
@@ -36,42 +36,58 @@ SSE_C = {"server_side_encryption_customer_algorithm": "AES256", "server_side_enc
 WRONG_C = {"server_side_encryption_customer_algorithm": "AES256", "server_side_encryption_customer_key": OTHER_KEY}
 
 
+#: The open target of each driver a fixture opened, by id(driver): its fault proxy lives there.
+OPENED: dict[int, OpenTarget] = {}
+
+
+def opened(name: str, **options: Any) -> Iterator[S3Driver]:
+    target = open_target(Target.parse(name, options))
+    OPENED[id(target.driver)] = target
+    yield target.driver
+    target.close()
+
+
+def proxy_of(driver: S3Driver) -> Any:
+    """The fault proxy the harness put in front of a fixture's driver (None on moto in-process)."""
+    return OPENED[id(driver)].faults
+
+
+def emulator_session() -> Any:
+    import boto3
+
+    return boto3.Session(region_name="us-east-1", aws_access_key_id="gspc-emulator", aws_secret_access_key="x")
+
+
 @pytest.fixture(scope="module")
 def moto() -> Iterator[S3Driver]:
-    driver = S3Driver.open_backend("moto", {"list_page_size": 2})
-    yield driver
-    driver.close()
+    yield from opened("s3@moto", list_page_size=2)
 
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[S3Driver]:
-    driver = S3Driver.open_backend("moto-server", {"read_timeout": 1, "list_page_size": 2})
-    yield driver
-    driver.close()
+    yield from opened("s3@moto-server", read_timeout=1, list_page_size=2)
 
 
 @pytest.fixture(scope="module")
 def strict() -> Iterator[S3Driver]:
-    reason = S3Driver.backend_unavailable("ministack")
+    reason = unavailable(Target("s3", "ministack"))
     if reason:
         pytest.skip(f"s3@ministack: {reason}")
-    driver = S3Driver.open_backend("ministack", {"read_timeout": 1, "list_page_size": 2})
-    yield driver
-    driver.close()
+    yield from opened("s3@ministack", read_timeout=1, list_page_size=2)
 
 
 @pytest.fixture(params=["moto", "moto_server", "strict"])
 def driver(request: pytest.FixtureRequest) -> Iterator[S3Driver]:
     found: S3Driver = request.getfixturevalue(request.param)
     yield found
-    if found.fault_proxy is not None:
-        found.fault_proxy.clear()
+    if proxy_of(found) is not None:
+        proxy_of(found).clear()
 
 
 @pytest.fixture
 def proxied(moto_server: S3Driver) -> Iterator[S3Driver]:
     yield moto_server
-    moto_server.fault_proxy.clear()
+    proxy_of(moto_server).clear()
 
 
 @pytest.fixture
@@ -99,8 +115,8 @@ def raw_client(driver: S3Driver) -> Any:
     """A plain boto3 client straight to the emulator behind the driver's fault proxy."""
     from botocore.config import Config
 
-    port = driver.fault_proxy.upstream[1]
-    session = s3_backends.emulator_session("us-east-1")
+    port = proxy_of(driver).upstream[1]
+    session = emulator_session()
     return session.client("s3", endpoint_url=f"http://127.0.0.1:{port}", config=Config(s3={"addressing_style": "path"}))
 
 
@@ -183,10 +199,10 @@ def test_list_follows_pages(moto_server: S3Driver, base: str) -> None:
 
 
 def test_moto_in_process_leaves_other_endpoints_alone(moto: S3Driver, moto_server: S3Driver, base: str) -> None:
-    before = moto_server.fault_proxy.requests
+    before = proxy_of(moto_server).requests
     moto.write(f"{base}/a", b"in-process")
     moto_server.write(f"{base}/a", b"server")
-    assert moto_server.fault_proxy.requests == before + 1
+    assert proxy_of(moto_server).requests == before + 1
     assert (moto.read(f"{base}/a"), moto_server.read(f"{base}/a")) == (b"in-process", b"server")
 
 
@@ -323,7 +339,7 @@ BAD_SSE = {
 @pytest.mark.parametrize("case", list(BAD_SSE))
 def test_bad_sse_pairs_are_refused_before_any_request(proxied: S3Driver, base: str, case: str) -> None:
     pairs, error = BAD_SSE[case]
-    proxy = proxied.fault_proxy
+    proxy = proxy_of(proxied)
     before = proxy.requests
     with requests_sent(proxied) as sent:
         err = failure(proxied.write, f"{base}/x", b"data", **pairs)
@@ -359,7 +375,7 @@ def test_errors_map_to_the_taxonomy(proxied: S3Driver, base: str, op: str, fault
         expected = type(None)  # delete is idempotent: a missing key is success
     path = f"{base}/obj"
     proxied.write(path, b"content")
-    proxy = proxied.fault_proxy
+    proxy = proxy_of(proxied)
     proxy.inject(**spec)
     args: tuple[Any, ...] = (path, b"new") if op == "write" else (path,)
     try:
@@ -385,7 +401,7 @@ def test_stall_times_out_as_network_error(proxied: S3Driver, base: str) -> None:
     import time
 
     proxied.write(f"{base}/s", b"s")
-    proxied.fault_proxy.inject("stall", seconds=5, times=1)
+    proxy_of(proxied).inject("stall", seconds=5, times=1)
     start = time.monotonic()
     err = failure(proxied.read, f"{base}/s")
     assert isinstance(err, errors.NetworkError) and err.retryable
@@ -401,7 +417,7 @@ def test_connection_refused_is_network_error() -> None:
     driver = S3Driver(
         "gspc-nowhere",
         endpoint_url=f"http://127.0.0.1:{port}",
-        session=s3_backends.emulator_session("us-east-1"),
+        session=emulator_session(),
         connect_timeout=1,
         retries=0,
     )
@@ -473,14 +489,14 @@ def test_service_echo_of_secrets_is_scrubbed(moto_server: S3Driver, base: str) -
     creds = {"aws_access_key_id": "AKIAGSPCLEAK02", "aws_secret_access_key": "gspc-secret-DO-NOT-LEAK"}
     session = boto3.Session(region_name="us-east-1", aws_session_token="gspc-token-DO-NOT-LEAK", **creds)
     driver = S3Driver(
-        moto_server.bucket, endpoint_url=moto_server.fault_proxy.url, session=session, retries=0, read_timeout=2
+        moto_server.bucket, endpoint_url=proxy_of(moto_server).url, session=session, retries=0, read_timeout=2
     )
     secrets = [*creds.values(), "gspc-token-DO-NOT-LEAK", base64.b64encode(KEY).decode()]
     try:
-        moto_server.fault_proxy.inject("status", status=400, code="InvalidArgument", message=" ".join(secrets))
+        proxy_of(moto_server).inject("status", status=400, code="InvalidArgument", message=" ".join(secrets))
         err = failure(driver.read, f"{base}/x", **SSE_C)
     finally:
-        moto_server.fault_proxy.clear()
+        proxy_of(moto_server).clear()
     assert isinstance(err, errors.Unexpected) and "InvalidArgument" in str(err)
     assert not any(secret in str(err) or secret in err.message for secret in secrets)
 
@@ -492,7 +508,7 @@ def test_transient_faults_never_lose_or_corrupt_data(proxied: S3Driver, base: st
     old, new = random.Random(2).randbytes(1 << 20), random.Random(3).randbytes(2 << 20)
     path = f"{base}/data"
     proxied.write(path, old)
-    proxy = proxied.fault_proxy
+    proxy = proxy_of(proxied)
     proxy.inject("status", status=500, code="InternalError", times=1)
     assert isinstance(failure(proxied.read, path), errors.ServiceInternal)
     assert proxied.read(path) == old  # the fault is spent: the same read succeeds, intact
@@ -508,11 +524,11 @@ def test_retries_option_rides_out_a_single_fault(moto_server: S3Driver, base: st
     moto_server.write(f"{base}/r", b"retry me")
     retrying = S3Driver(
         moto_server.bucket,
-        endpoint_url=moto_server.fault_proxy.url,
-        session=s3_backends.emulator_session("us-east-1"),
+        endpoint_url=proxy_of(moto_server).url,
+        session=emulator_session(),
         retries=1,
     )
-    proxy = moto_server.fault_proxy
+    proxy = proxy_of(moto_server)
     applied = proxy.faults_applied
     try:
         proxy.inject("status", status=503, code="SlowDown", times=1)
@@ -529,8 +545,8 @@ def test_keys_outside_the_prefix_are_never_touched(moto_server: S3Driver, base: 
     jail = f"jail-{base}"
     driver = S3Driver(
         moto_server.bucket,
-        endpoint_url=moto_server.fault_proxy.url,
-        session=s3_backends.emulator_session("us-east-1"),
+        endpoint_url=proxy_of(moto_server).url,
+        session=emulator_session(),
         key_prefix=f"/{jail}/",
         list_page_size=2,
     )
@@ -562,7 +578,7 @@ def test_keys_outside_the_prefix_are_never_touched(moto_server: S3Driver, base: 
 
 def test_bad_key_prefix_is_a_driver_error() -> None:
     with pytest.raises(DriverError, match="key_prefix"):
-        S3Driver("b", key_prefix="a/../b", session=s3_backends.emulator_session("us-east-1"))
+        S3Driver("b", key_prefix="a/../b", session=emulator_session())
 
 
 # -- targets ---------------------------------------------------------------------------------------
@@ -570,22 +586,23 @@ def test_bad_key_prefix_is_a_driver_error() -> None:
 
 def test_unknown_backends_and_missing_options_are_one_line_driver_errors() -> None:
     with pytest.raises(DriverError) as caught:
-        S3Driver.open_backend("nope", {})
-    assert "unknown backend 'nope'" in str(caught.value) and "\n" not in str(caught.value)
+        open_target(Target("s3", "nope"))
+    assert "no s3 backend 'nope' (known backends: " in str(caught.value) and "\n" not in str(caught.value)
+    assert "moto-server" in str(caught.value)
     with pytest.raises(DriverError, match="bucket"):
-        S3Driver.open_backend(None, {})
+        open_target(Target("s3"))
     with pytest.raises(DriverError, match="bucket"):
-        S3Driver.open_backend("http://127.0.0.1:1", {})
+        open_target(Target("s3", "http://127.0.0.1:1"))
 
 
 def test_backend_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert S3Driver.backend_unavailable("moto") is None
-    assert S3Driver.backend_unavailable("moto-server") is None
-    monkeypatch.setenv(s3_backends.MINISTACK_PYTHON_ENV, "/nonexistent/python")
-    reason = S3Driver.backend_unavailable("ministack")
+    assert unavailable(Target("s3", "moto")) is None
+    assert unavailable(Target("s3", "moto-server")) is None
+    monkeypatch.setenv("GSPC_MINISTACK_PYTHON", "/nonexistent/python")
+    reason = unavailable(Target("s3", "ministack"))
     assert reason and "ministack" in reason
-    with pytest.raises(DriverError, match="ministack is not installed"):
-        S3Driver.open_backend("ministack", {})
+    with pytest.raises(Exception, match="ministack"):
+        open_target(Target("s3", "ministack"))
 
 
 def test_url_target_uses_the_standard_credential_chain(
@@ -593,42 +610,44 @@ def test_url_target_uses_the_standard_credential_chain(
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "gspc-env-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "gspc-env-secret")
-    target = Target.parse(f"s3@{moto_server.fault_proxy.url}", {"bucket": moto_server.bucket, "key_prefix": "url"})
-    driver = open_target(target)
+    url = proxy_of(moto_server).url
+    target = open_target(Target.parse(f"s3@{url}", {"bucket": moto_server.bucket, "key_prefix": "url"}))
+    driver = target.driver
     try:
-        assert driver.fault_proxy is None and driver.key_prefix == "url/"
+        assert target.faults is None and driver.key_prefix == "url/" and driver.endpoint_url == url
+        assert driver._client._request_signer._credentials.access_key == "gspc-env-key"
         driver.write(f"{base}/u", b"via url")
         assert driver.read(f"{base}/u") == b"via url"
         assert raw_client(moto_server).head_object(Bucket=moto_server.bucket, Key=f"url/{base}/u")
         driver.delete(f"{base}/u")
     finally:
-        driver.close()
+        target.close()
 
 
 @pytest.mark.parametrize("backend", ["moto-server", "ministack"])
 def test_close_stops_what_the_target_started(backend: str) -> None:
-    reason = S3Driver.backend_unavailable(backend)
+    reason = unavailable(Target("s3", backend))
     if reason:
         pytest.skip(reason)
-    driver = open_target(Target("s3", backend))
-    proxy = driver.fault_proxy
-    assert proxy is not None and driver.endpoint_url == proxy.url
-    driver.write("a", b"x")
+    target = open_target(Target("s3", backend))
+    proxy = target.faults
+    assert proxy is not None and target.driver.endpoint_url == proxy.url
+    target.driver.write("a", b"x")
     ports = (proxy.port, proxy.upstream[1])
-    driver.close()
+    target.close()
     for port in ports:
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    driver.close()  # twice is harmless
+    target.close()  # twice is harmless
 
 
 def test_moto_target_through_targets_module(base: str) -> None:
-    driver = open_target(Target.parse("s3@moto"))
+    target = open_target(Target.parse("s3@moto"))
     try:
-        driver.write(f"{base}/m", b"m")
-        assert driver.read(f"{base}/m") == b"m" and driver.fault_proxy is None
+        target.driver.write(f"{base}/m", b"m")
+        assert target.driver.read(f"{base}/m") == b"m" and target.faults is None
     finally:
-        driver.close()
+        target.close()
     assert os.environ.get("AWS_ACCESS_KEY_ID") != "FOOBARKEY"  # moto did not touch the environment
 
 
@@ -650,8 +669,8 @@ def test_moto_targets_ship_waivers_for_exactly_their_sse_c_findings(target: str)
 def test_options_given_as_text_are_converted(moto_server: S3Driver) -> None:
     driver = S3Driver(
         moto_server.bucket,
-        endpoint_url=moto_server.fault_proxy.url,
-        session=s3_backends.emulator_session("us-east-1"),
+        endpoint_url=proxy_of(moto_server).url,
+        session=emulator_session(),
         connect_timeout="1.5",
         read_timeout="2",
         retries="0",

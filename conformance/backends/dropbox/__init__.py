@@ -34,7 +34,7 @@ class Emulator:
     per_process = False
 
     def __init__(self, location: str | None = None) -> None:
-        self._emulator: Any = None
+        self.emulator: Any = None  # the running DropboxEmulator, for tests that look inside
 
     def unavailable(self) -> str | None:
         return _missing("dropbox", "trustme")
@@ -46,7 +46,7 @@ class Emulator:
             limit = int(options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM))
         except (TypeError, ValueError):
             raise BackendError("option request_size_maximum must be a whole number of bytes") from None
-        self._emulator = emulator = DropboxEmulator(upload_size_maximum=limit).start()
+        self.emulator = emulator = DropboxEmulator(upload_size_maximum=limit).start()
         return Endpoint(
             options={"token": emulator.token, "host": emulator.host, "ca_file": emulator.ca_file}
             | {"timeout": EMULATOR_TIMEOUT},
@@ -58,7 +58,7 @@ class Emulator:
         )
 
     def close(self) -> None:
-        emulator, self._emulator = self._emulator, None
+        emulator, self.emulator = self.emulator, None
         if emulator is not None:
             emulator.stop()
 
@@ -75,7 +75,7 @@ class Live:
 
     def unavailable(self) -> str | None:
         if not credentials():
-            return f"no Dropbox credentials in the environment: {CREDENTIALS_HINT}"
+            return _missing("dropbox") or f"no Dropbox credentials in the environment: {CREDENTIALS_HINT}"
         return _missing("dropbox")
 
     def start(self, options: Mapping[str, Any]) -> Endpoint:
