@@ -63,10 +63,13 @@ class _Backend(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.seen.append(("PUT", self.path))
+        self.seen.append((self.command, self.path))
         if not self._hang_up():
             self.store[self.path] = data
             self._reply(b"stored %d" % len(data))
+
+    def do_POST(self) -> None:
+        self.do_PUT()
 
 
 @pytest.fixture
@@ -112,23 +115,26 @@ def test_a_request_the_kept_connection_lost_unanswered_is_sent_again(proxy: Faul
 
 
 @pytest.mark.parametrize(
-    ("warm", "rule", "body"),
+    ("warm", "rule", "body", "method"),
     [
-        (False, "always", b"x"),  # a new connection that dies is the backend's answer, not a stale socket
-        (True, "partial", b"x"),  # part of an answer came: the backend acted on the request
-        (True, "once", b"z" * (2 << 20)),  # too large to keep for a second sending
+        (False, "always", b"x", "PUT"),  # a new connection that dies is the backend's answer, not a stale socket
+        (True, "partial", b"x", "PUT"),  # part of an answer came: the backend acted on the request
+        (True, "once", b"z" * (2 << 20), "PUT"),  # too large to keep for a second sending
+        (True, "once", b"x", "POST"),  # not idempotent: the backend may have acted on it before hanging up
     ],
-    ids=["fresh-connection", "answer-begun", "large-body"],
+    ids=["fresh-connection", "answer-begun", "large-body", "post"],
 )
-def test_no_second_sending_when_it_is_not_safe(proxy: FaultProxy, warm: bool, rule: str, body: bytes) -> None:
+def test_no_second_sending_when_it_is_not_safe(
+    proxy: FaultProxy, warm: bool, rule: str, body: bytes, method: str
+) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
     if warm:
         assert _ask(conn, "GET", "/warm") == (200, b"none")
     _Backend.drop["/x"] = rule
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
-        _ask(conn, "PUT", "/x", body)
+        _ask(conn, method, "/x", body)
     conn.close()
-    assert _Backend.seen.count(("PUT", "/x")) == 1
+    assert _Backend.seen.count((method, "/x")) == 1
 
 
 def test_real_backend_after_ten_idle_seconds(tmp_path: Path) -> None:

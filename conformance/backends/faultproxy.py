@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape
 KINDS = ("reset", "stall", "status", "latency", "bandwidth")
 SHAPING = ("latency", "bandwidth")  # they slow requests down rather than break them, so they combine
 _REPLAY_LIMIT = 1 << 20  # request bytes kept to resend when a reused upstream connection dies unanswered
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})  # the methods HTTP lets one resend
 _HEAD_LIMIT = 64 * 1024  # a request or response head larger than this is refused
 _POLL = 0.2  # seconds between checks of the stop flag in every wait
 
@@ -532,9 +533,10 @@ class FaultProxy:
             broken = True
         reader.body(_framing(headers, 0), to_upstream)
         reply = None if broken else upstream.stream.head()
-        if reply is None and reused and kept is not None:
+        if reply is None and reused and kept is not None and method in _IDEMPOTENT:
             # The backend closed its kept connection as the request went out; none of it was answered
             # (so nothing reached the client): the same request on a new connection is the one the client sent.
+            # A POST is not sent twice: a backend that read it and hung up may have acted on it.
             upstream.close()
             upstream.open()
             upstream.sock.sendall(b"".join(kept))
