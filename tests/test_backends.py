@@ -1,0 +1,167 @@
+"""Backends: the registry, endpoints, one backend per run shared by every worker, any S3 driver with faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import TESTS, records
+
+from conformance import backends, errors
+from conformance.backends import BackendError, Endpoint
+from conformance.targets import SharedBackends, Target, open_target, read_endpoints
+
+BUNDLED = ["memory", "fs", "s3@moto", "s3@moto-server", "s3@ministack", "dropbox@emulator"]
+THIRD_PARTY = "third_party_s3:MinimalS3"
+
+
+def test_the_registry_holds_every_bundled_backend_by_service_and_name() -> None:
+    keys = set(backends.registered())
+    assert {"s3.moto", "s3.moto-server", "s3.ministack", "s3.remote", "dropbox.emulator", "dropbox.live"} <= keys
+    assert {"dir.tmp", "dir.local"} <= keys
+    assert backends.known("dropbox") == ["emulator", "live"]
+    assert backends.find("s3", "https://s3.example.com")[1] == "https://s3.example.com"
+    assert backends.find("s3", "https://s3.example.com")[0] is backends.load("s3.remote")
+    assert backends.find("dir", "/data") == (backends.load("dir.local"), "/data")
+    assert backends.find("dir", None)[0] is backends.load("dir.tmp")  # `fs` alone: a temporary directory
+    assert backends.find("dropbox", None)[0] is backends.load("dropbox.emulator")
+    assert backends.find("s3", "nope") is None
+    with pytest.raises(BackendError, match="no backend 'x.y'"):
+        backends.load("x.y")
+
+
+def test_the_core_imports_no_sdk() -> None:
+    code = "import sys, conformance.targets, conformance.backends.s3, conformance.backends.dropbox; "
+    code += "print(sorted(m for m in ('boto3', 'botocore', 'moto', 'dropbox', 'trustme') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_an_endpoint_travels_as_json_but_a_simulated_injector_does_not() -> None:
+    endpoint = Endpoint(
+        options={"bucket": "b"}, upstream=("127.0.0.1", 9), address={"endpoint_url": "http://{address}"}
+    )
+    assert Endpoint.from_json(json.loads(json.dumps(endpoint.to_json()))) == endpoint
+    with pytest.raises(BackendError):
+        Endpoint(faults=object()).to_json()  # type: ignore[arg-type]
+
+
+def test_shared_endpoints_bind_each_process_with_a_proxy_of_its_own(tmp_path: Path) -> None:
+    shared = SharedBackends()
+    shared.start([Target("s3", "moto-server"), Target("s3", "moto"), Target("fs")])
+    try:
+        assert set(shared.endpoints) == {"s3@moto-server", "fs"}  # in-process moto is each process's own
+        shared.write(tmp_path / "endpoints.json")
+        assert (tmp_path / "endpoints.json").stat().st_mode & 0o077 == 0
+        endpoint = read_endpoints(tmp_path / "endpoints.json")["s3@moto-server"]
+        one, two = (open_target(Target("s3", "moto-server"), endpoint) for _ in range(2))
+        try:
+            assert one.faults.port != two.faults.port and one.faults.upstream == two.faults.upstream
+            one.faults.inject("status", status=503, code="SlowDown")
+            two.driver.write("shared/k", b"v")  # a fault in front of one never reaches the other
+            with pytest.raises(errors.RequestThrottled):
+                one.driver.read("shared/k")
+            one.faults.clear()
+            assert one.driver.read("shared/k") == b"v"  # one server behind both
+        finally:
+            one.close()
+            two.close()
+        assert read_endpoints(tmp_path / "endpoints.json")["fs"].options["root"]
+    finally:
+        shared.close()
+
+
+def _run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    from conftest import gspc
+
+    return gspc("run", *args, "--out", "out", cwd=cwd, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ("memory@moto-server", "declares no service"),
+        ("s3@nope", "no s3 backend 'nope'"),
+        ("fs@relative/dir", "no dir backend 'relative/dir'"),
+    ],
+)
+def test_a_bad_backend_is_one_line_naming_the_target_and_the_known_backends(
+    tmp_path: Path, target: str, says: str
+) -> None:
+    done = _run("--target", target, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if says in line]
+    assert len(lines) == 1 and target in lines[0] and "known backends" in lines[0], done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("backend", ["moto-server", "ministack"])
+def test_a_third_party_s3_driver_runs_every_spec_with_the_fault_cases(tmp_path: Path, backend: str) -> None:
+    target = f"{THIRD_PARTY}@{backend}"
+    done = _run("--target", target, "-n", "2", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = records(tmp_path / "out")
+    assert {r["spec"] for r in found} == {"append", "delete", "errors", "sse"}
+    faulted = [r for r in found if any("fault" in step for step in r["steps"] or ())]
+    assert len(faulted) >= 10 and all(r["outcome"] == "passed" for r in faulted)
+    assert not [r for r in found if "fault proxy" in (r.get("reason") or "")]
+    assert not (tmp_path / "out" / "endpoints.json").exists()  # gone with the backends
+
+
+def _moto_servers(root: int) -> set[int]:
+    """Processes below ``root`` running moto's server."""
+    parents: dict[int, int] = {}
+    commands: dict[int, bytes] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+
+    def below(pid: int) -> bool:
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+
+    return {pid for pid, cmd in commands.items() if b"ThreadedMotoServer" in cmd and below(pid)}
+
+
+@pytest.mark.parametrize("front", ["gspc", "pytest"])
+def test_an_xdist_run_starts_one_moto_server_for_every_worker(tmp_path: Path, front: str) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    if front == "gspc":
+        argv = [sys.executable, "-m", "conformance", "run", "--target", "s3@moto-server", "-n", "2", "--out", "out"]
+    else:
+        specs = Path(__file__).resolve().parent.parent / "specs"
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "-c", os.devnull]
+        argv += ["--rootdir", str(specs), "--gspc-target", "s3@moto-server", "--gspc-out", "out"]
+        argv += [str(p) for p in sorted(specs.glob("*.yaml"))]
+    child = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen: set[int] = set()
+    while child.poll() is None:
+        seen |= _moto_servers(child.pid)
+        time.sleep(0.05)
+    output = child.stdout.read().decode(errors="replace")
+    assert child.returncode == 0, output[-3000:]
+    assert len(seen) == 1, seen
+    workers = Counter(r["worker"] for r in records(tmp_path / "out"))
+    assert set(workers) == {"gw0", "gw1"}  # both workers ran cases, on that one server
+
+
+def test_every_bundled_target_gives_the_recorded_outcome_and_clause_of_each_case(tmp_path: Path) -> None:
+    baseline = json.loads((TESTS / "data" / "baseline-records.json").read_text(encoding="utf-8"))
+    args = [arg for target in BUNDLED for arg in ("--target", target)]
+    done = _run(*args, "-n", "2", cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    now = {r["nodeid"]: [r["outcome"], r["clause"]] for r in records(tmp_path / "out")}
+    assert now == baseline
