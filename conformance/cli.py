@@ -22,7 +22,7 @@ import pytest
 
 from conformance import outputs
 from conformance.backends import known as known_backends
-from conformance.driver import DriverError, describe
+from conformance.driver import Capabilities, DriverError, describe
 from conformance.engine.cleanup import Option, clean_run
 from conformance.engine.payloads import SizeError, parse_size
 from conformance.records import PROBLEMS, load_run, new_run_id, records_path
@@ -30,7 +30,7 @@ from conformance.redact import Redactor, scrub_tree
 from conformance.report import badge, certificate, diff
 from conformance.report.merge import merge_runs
 from conformance.report.summary import finalize
-from conformance.report.terminal import behaviour_lines, matrix, printable
+from conformance.report.terminal import behaviour_lines, counts, matrix, printable
 from conformance.run import RunError, parse_targets
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
@@ -401,14 +401,14 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     for folder in (out, getattr(args, "allure", None)):
         if folder is not None:
             scrub_tree(folder.resolve(), redactor)
-    lines = [f"{' gsp-conformance ':=^80}", *matrix(summary["verdicts"]), *behaviour_lines(summary["behaviours"])]
+    ended = collected is not None and not ending.last.interrupted
+    lines = [f"{' gsp-conformance ':=^80}", *matrix(summary["verdicts"], load_run(out)),
+             *behaviour_lines(summary["behaviours"]), f"cases: {counts(summary['totals'])}",
+             *([] if ended else ["gspc: the run ended before every case had run: incomplete"]),
+             f"run {run_id}: {summary['verdict']}; records.jsonl, summary.json and junit.xml in {_shown(out)}",
+             f"report: {_shown(out / 'index.html')}"]  # fmt: skip
     _say("\n".join(lines), redactor)
-    _say(f"run {run_id}: {summary['verdict']}; records, summary, junit.xml and index.html in {_shown(out)}",
-         redactor)  # fmt: skip
-    if collected is None or ending.last.interrupted:
-        _say("gspc: the run ended before every case had run: incomplete", redactor)
-        return INCOMPLETE
-    return summary["exit_code"]
+    return summary["exit_code"] if ended else INCOMPLETE
 
 
 def _shared_backends(
@@ -457,13 +457,28 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     records = load_run(out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     html = out / "index.html" if (out / "index.html").is_file() else None  # written by the run's finalize
-    cert = certificate.build(records, out / "records.jsonl", summary, html)
+    declared = _declared(args.target, args.option)
+    cert = certificate.build(records, out / "records.jsonl", summary, html, declared)
     certificate.write(out / "certificate.json", cert)
-    (out / "badge.svg").write_text(badge.svg(cert["verdict"], subject=cert["target"]), encoding="utf-8")
-    (out / "badge.json").write_text(json.dumps(badge.endpoint(cert["verdict"]), indent=2) + "\n", encoding="utf-8")
-    print(f"gspc: {cert['target']} is {cert['verdict']} on {len(cert['specs'])} specs; "
+    scope = certificate.implemented(cert)
+    (out / "badge.svg").write_text(badge.svg(cert["verdict"], subject=cert["target"], scope=scope), encoding="utf-8")
+    endpoint = badge.endpoint(cert["verdict"], scope=scope)
+    (out / "badge.json").write_text(json.dumps(endpoint, indent=2) + "\n", encoding="utf-8")
+    print(f"gspc: {cert['target']} is {cert['verdict']}: {certificate.by_verdict(cert)}; "
           f"certificate, badge{', HTML report' if html else ''} and records in {_shown(out)}")  # fmt: skip
     return code
+
+
+def _declared(name: str, options: list[str]) -> Capabilities | None:
+    """What the target's driver declares (the certified profile), or None if it cannot be opened again."""
+    try:
+        opened = open_target(parse_targets([name], options)[0])
+    except (RunError, DriverError, TargetUnavailable):
+        return None
+    try:
+        return opened.capabilities
+    finally:
+        opened.close()
 
 
 def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
@@ -480,8 +495,8 @@ def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"{args.certificate}: {problem}")
     if problems:
         return 1
-    print(f"{args.certificate}: verified: {cert['target']} is {cert['verdict']} on "
-          f"{', '.join(s['id'] for s in cert['specs'])} ({cert['records']['count']} records)")  # fmt: skip
+    print(f"{args.certificate}: verified: {cert['target']} is {cert['verdict']}: {certificate.by_verdict(cert)} "
+          f"({cert['records']['count']} records)")  # fmt: skip
     return 0
 
 
@@ -507,7 +522,7 @@ def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
     records = load_run(out)
-    print("\n".join(matrix(summary["verdicts"])))
+    print("\n".join(matrix(summary["verdicts"], records)))
     print(f"gspc: {len(records)} records of {len(args.merge)} runs: {summary['verdict']}; "
           f"records.jsonl, summary.json, index.html in {_shown(out)}")  # fmt: skip
     return summary["exit_code"]

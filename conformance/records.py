@@ -51,6 +51,7 @@ class Record(TypedDict, total=False):
     case: str
     case_line: int
     title: str
+    refusal: bool
     nodeid: str
     params: dict[str, str]
     worker: str
@@ -89,6 +90,7 @@ def new_record(run_id: str, spec: Spec, clause: Clause, case: Case, target: str,
         "case": case.id,
         "case_line": case.line,
         "title": case.title,
+        "refusal": bool(case.unless),  # the case checks that an undeclared capability is refused
         "nodeid": nodeid,
         "params": labels,
         "waiver": None,

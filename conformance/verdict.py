@@ -16,7 +16,10 @@ VERDICTS = (
     "incomplete",
     "not-applicable",
     "not-run",
+    "refuses-correctly",
 )
+#: Ran cases were only refusals (``unless`` cases) and all passed: the driver declares none of the spec.
+REFUSES = "refuses-correctly"
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Verdict:
     verdict: str = "not-run"
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     failed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    refusals: int = 0  # ran cases that check a refusal
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,14 @@ def judge(outcomes: Counter, levels: dict[str, Counter]) -> str:
     return "conformant"
 
 
+def refined(verdict: str, outcomes: Counter, refusals: int) -> str:
+    """``refuses-correctly`` for a conformant verdict whose every ran case was a passed refusal case."""
+    ran = sum(outcomes.values()) - outcomes["not-applicable"] - outcomes["not-run"]
+    if verdict == "conformant" and ran and refusals == ran == outcomes["passed"]:
+        return REFUSES
+    return verdict
+
+
 def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
     """One Verdict per (target, spec) present in the records, sorted."""
     table: dict[tuple[str, str], Verdict] = {}
@@ -64,22 +76,24 @@ def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
         totals[key][record["outcome"]] += 1
         if record["outcome"] in ("failed", "error"):
             verdict.failed[record["clause"]].add(record["case"])
+        if record.get("refusal") is True and record["outcome"] not in ("not-applicable", "not-run"):
+            verdict.refusals += 1
     for key, verdict in table.items():
-        verdict.verdict = judge(totals[key], verdict.counts)
+        verdict.verdict = refined(judge(totals[key], verdict.counts), totals[key], verdict.refusals)
     return [table[k] for k in sorted(table)]
 
 
 def worst(verdicts: Iterable[Verdict]) -> str:
-    """The worst verdict of a run: non-conformant, then incomplete, not-run, warnings, conformant."""
+    """The worst verdict of a run: non-conformant, then incomplete, not-run, warnings, conformant, refusals only."""
     found = {v.verdict for v in verdicts}
-    for name in ("non-conformant", "incomplete", "not-run", "conformant-with-warnings", "conformant"):
+    for name in ("non-conformant", "incomplete", "not-run", "conformant-with-warnings", "conformant", REFUSES):
         if name in found:
             return name
     return "not-applicable"
 
 
 def exit_code(verdicts: Iterable[Verdict]) -> int:
-    """0 conformant (warnings allowed), 1 non-conformant, 3 incomplete or a target that could not run."""
+    """0 conformant (warnings or refusals only allowed), 1 non-conformant, 3 incomplete or a target not run."""
     return {"non-conformant": 1, "incomplete": 3, "not-run": 3}.get(worst(verdicts), 0)
 
 

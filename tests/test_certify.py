@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from conftest import gspc, records
+from test_run import readme_driver
 
 from conformance.spec.loader import bundled_specs_dir, schema, spec_files
 
@@ -134,3 +135,36 @@ def test_non_conformant_driver_with_waivers_gets_a_red_badge_and_a_verifiable_ce
 def test_certify_runs_every_case(tmp_path: Path) -> None:
     done = gspc("certify", "memory", "--out", "cert", "--", "-k", "delete-missing", cwd=tmp_path)
     assert done.returncode == 2 and "every case" in done.stderr
+
+
+def test_a_driver_without_append_or_sse_is_certified_as_refusing_them(tmp_path: Path) -> None:
+    (tmp_path / "mystore.py").write_text(readme_driver(), encoding="utf-8")
+    done = gspc("certify", "mystore:MyDriver", "--out", "cert", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    cert = _certificate(tmp_path / "cert")
+    jsonschema.validate(cert, schema("certificate"))
+    verdicts = {v["spec"]: v["verdict"] for v in cert["verdicts"]}
+    assert verdicts == {"append": "refuses-correctly", "sse": "refuses-correctly", "delete": "conformant",
+                        "errors": "conformant"}  # fmt: skip
+    assert cert["verdict"] == "conformant" and cert["exit_code"] == 0
+    assert cert["profile"]["operations"] == ["delete", "list", "read", "stat", "write"]
+    assert cert["profile"]["pairs"] == {"read": ["offset", "size"]}
+    append = next(v for v in cert["verdicts"] if v["spec"] == "append")
+    assert {lv["verdict"] for lv in append["levels"].values()} <= {"refuses-correctly", "not-applicable"}
+    assert all(r["refusal"] for r in records(tmp_path / "cert") if r["spec"] == "append" and r["outcome"] == "passed")
+    endpoint = json.loads((tmp_path / "cert" / "badge.json").read_text(encoding="utf-8"))
+    assert endpoint["message"] == "conformant on delete, errors"
+    assert "conformant on delete, errors" in (tmp_path / "cert" / "badge.svg").read_text(encoding="utf-8")
+    assert "is conformant: refuses-correctly on GSP-44, GSP-38; conformant on GSP-46, GSP-47;" in done.stdout
+    checked = gspc("verify", "cert/certificate.json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout
+    assert "refuses-correctly on GSP-44, GSP-38" in checked.stdout
+
+
+def test_certify_and_verify_name_exactly_the_non_conformant_specs(tmp_path: Path) -> None:
+    done = gspc("certify", "engine_drivers:DeleteMissingFails", "--out", "cert", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    line = done.stdout.strip().splitlines()[-1]
+    assert "non-conformant on GSP-46;" in line and "non-conformant on GSP-44" not in line
+    verified = gspc("verify", "cert/certificate.json", cwd=tmp_path).stdout
+    assert "non-conformant on GSP-46;" in verified

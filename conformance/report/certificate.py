@@ -11,7 +11,7 @@ import json
 from collections import Counter, defaultdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
@@ -19,7 +19,10 @@ from conformance.records import read_records
 from conformance.spec.loader import schema
 from conformance.spec.model import LEVELS
 from conformance.targets import driver_names
-from conformance.verdict import compute, judge, worst
+from conformance.verdict import REFUSES, compute, judge, worst
+
+if TYPE_CHECKING:
+    from conformance.driver import Capabilities
 
 VERSION = 1
 #: Keys of a certificate recomputed from the records; any difference is a mismatch.
@@ -59,12 +62,17 @@ def derive(records: list[dict[str, Any]]) -> dict[str, Any]:
 def _spec_verdict(verdict: Any, spec_id: str) -> dict[str, Any]:
     """A spec's verdict, and a verdict per level judged by the same rule on that level's outcomes alone."""
     levels = {
-        level: {"verdict": judge(verdict.counts[level], {level: verdict.counts[level]}),
-                "counts": dict(sorted(verdict.counts[level].items()))}
+        level: {"verdict": _level_verdict(verdict, level), "counts": dict(sorted(verdict.counts[level].items()))}
         for level in LEVELS
         if level in verdict.counts
-    }  # fmt: skip
+    }
     return {"spec": verdict.spec, "spec_id": spec_id, "verdict": verdict.verdict, "levels": levels}
+
+
+def _level_verdict(verdict: Any, level: str) -> str:
+    """A level judged alone; where the spec ran only refusals, a conformant level is a refusal too."""
+    found = judge(verdict.counts[level], {level: verdict.counts[level]})
+    return REFUSES if verdict.verdict == REFUSES and found == "conformant" else found
 
 
 def _waivers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -83,10 +91,13 @@ def _waivers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build(records: list[dict[str, Any]], records_file: Path, summary: dict[str, Any],
-          html: Path | None) -> dict[str, Any]:  # fmt: skip
-    """The certificate of a single-target run (schema: specs/schema/certificate.schema.json)."""
+          html: Path | None, declared: Capabilities | None = None) -> dict[str, Any]:  # fmt: skip
+    """The certificate of a single-target run (schema: specs/schema/certificate.schema.json).
+
+    ``declared`` is what the driver declared: the certified profile.
+    """
     driver = records[0]["driver"] if records else ""
-    return {
+    cert = {
         "certificate_version": VERSION,
         "date": summary["created"],
         **derive(records),
@@ -97,6 +108,35 @@ def build(records: list[dict[str, Any]], records_file: Path, summary: dict[str, 
         "records": {"file": records_file.name, "sha256": sha256(records_file), "count": len(records)},
         "reports": {"summary": "summary.json", "html": html.name if html else None},
     }
+    if declared is not None:
+        cert["profile"] = profile(declared)
+    return cert
+
+
+def profile(caps: Capabilities) -> dict[str, Any]:
+    """The capabilities a driver declared, as JSON: the profile a certificate covers."""
+    return {
+        "operations": sorted(caps.operations),
+        "pairs": {op: sorted(names) for op, names in sorted(caps.pairs.items()) if names},
+        "limits": dict(sorted(caps.limits.items())),
+        "features": sorted(caps.features),
+    }
+
+
+def by_verdict(cert: dict[str, Any]) -> str:
+    """Which specs got which verdict, e.g. ``conformant on GSP-46, GSP-47; refuses-correctly on GSP-44``."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for v in cert.get("verdicts") or []:
+        groups[v["verdict"]].append(v["spec_id"])
+    return "; ".join(f"{verdict} on {', '.join(ids)}" for verdict, ids in groups.items())
+
+
+def implemented(cert: dict[str, Any]) -> list[str]:
+    """The names of the specs a certificate covers for more than refusals (empty if it covers all)."""
+    verdicts = cert.get("verdicts") or []
+    if not any(v["verdict"] == REFUSES for v in verdicts):
+        return []
+    return [v["spec"] for v in verdicts if v["verdict"] not in (REFUSES, "not-applicable")]
 
 
 def driver_info(driver: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,7 +14,16 @@ SHORT = {
     "incomplete": "ERROR",
     "not-applicable": "n/a",
     "not-run": "not run",
+    "refuses-correctly": "refuses",
 }
+LEGEND = (
+    "ok = conformant, warn = a SHOULD failed or a waiver was used, FAIL = a MUST failed, "
+    "refuses = not implemented, refuses correctly, n/a = not applicable"
+)
+#: The outcome words of the README, in the order a count line names them.
+WORDS = ("passed", "failed", "error", "unexpectedly-passed", "waived", "observed", "not-applicable", "not-run")
+#: Behaviour labels the engine writes, and how a reader is told them.
+_UNLISTED = re.compile(r"unlisted at (step \d+ \S+): ", re.S)
 
 #: What a driver's text must not send to a terminal raw: C0 controls but newline and tab (ESC starts
 #: ANSI sequences that recolour, move the cursor or retitle the window; CR overwrites the line), DEL,
@@ -36,26 +46,87 @@ def _escaped(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def matrix(verdicts: Iterable[dict[str, Any]]) -> list[str]:
-    """Lines of a target x spec table of verdicts, then the failing clauses of each cell."""
+def matrix(verdicts: Iterable[dict[str, Any]], records: Iterable[dict[str, Any]] | None = None) -> list[str]:
+    """Lines of a target x spec table of verdicts, the legend, then why each cell is not simply ok.
+
+    With the run's records, each warn, FAIL and ERROR cell gets one line naming its cause (failed
+    clauses, waivers with reason and link); without them, the failing clauses of each cell.
+    """
     verdicts = list(verdicts)
     specs = sorted({printable(str(v["spec"])) for v in verdicts})
     targets = sorted({printable(str(v["target"])) for v in verdicts})
     cell = {(printable(str(v["target"])), printable(str(v["spec"]))): v for v in verdicts}
     width = max([len("target"), *map(len, targets)])
     cols = [max(len(s), 7) for s in specs]
-    lines = ["  ".join(["target".ljust(width), *(s.ljust(c) for s, c in zip(specs, cols, strict=True))])]
+    lines = ["  ".join(["target".ljust(width), *(s.ljust(c) for s, c in zip(specs, cols, strict=True))]).rstrip()]
     for target in targets:
         row = [SHORT.get(cell[(target, s)]["verdict"], "-") if (target, s) in cell else "-" for s in specs]
-        lines.append("  ".join([target.ljust(width), *(r.ljust(c) for r, c in zip(row, cols, strict=True))]))
+        lines.append("  ".join([target.ljust(width), *(r.ljust(c) for r, c in zip(row, cols, strict=True))]).rstrip())
+    lines.append(LEGEND)
+    if records is not None:
+        return lines + reasons(verdicts, records)
     for v in verdicts:
         for clause, cases in v["failed_clauses"].items():
             shown = printable(f"{v['target']} {v['spec']}: {clause} failed in {', '.join(map(str, cases))}")
             lines.append(f"  {shown}")
-    lines.append(
-        "ok = conformant, warn = a SHOULD failed or a waiver was used, FAIL = a MUST failed, n/a = not applicable"
-    )
     return lines
+
+
+def reasons(verdicts: list[dict[str, Any]], records: Iterable[dict[str, Any]]) -> list[str]:
+    """One line per warn, FAIL or ERROR cell: its failed clauses by level, its errors and its waivers."""
+    wanted = {(v["target"], v["spec"]): v["verdict"] for v in verdicts if v["verdict"] in _EXPLAINED}
+    causes: dict[tuple[str, str], dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    why: dict[tuple[str, str], str] = {}
+    for r in records:
+        key = (r.get("target"), r.get("spec"))
+        if key in wanted and r.get("outcome") in _CAUSES:
+            causes[key][_cause(r)][str(r.get("clause"))] += 1
+            waiver = r.get("waiver")
+            if r["outcome"] == "waived" and isinstance(waiver, dict):
+                reason = str(waiver.get("reason"))
+                reason = reason if len(reason) <= 80 else reason[:77] + "..."
+                why.setdefault(key, f"{reason} ({waiver.get('link')})")
+    lines = []
+    for key in sorted(wanted, key=str):
+        parts = [f"{what}: {_clauses(found)}" for what, found in sorted(causes[key].items(), key=_worst_first)]
+        parts += [f"known issue: {why[key]}"] if key in why else []
+        text = f"{key[0]} {key[1]}: {SHORT[wanted[key]]}: {'; '.join(parts) or 'see the records'}"
+        lines.append("  " + printable(text, 400))
+    return lines
+
+
+_EXPLAINED = ("conformant-with-warnings", "non-conformant", "incomplete")
+_CAUSES = {"failed": "", "error": "error", "unexpectedly-passed": "passed despite a waiver", "waived": "waived"}
+
+
+def _cause(record: dict[str, Any]) -> str:
+    """How a problem record reads in a reason: ``MUST failed``, ``error``, ``waived``."""
+    outcome = record["outcome"]
+    return f"{record.get('level')} failed" if outcome == "failed" else _CAUSES[outcome]
+
+
+def _worst_first(item: tuple[str, Counter]) -> tuple[int, str]:
+    order = ("MUST failed", "error", "SHOULD failed", "MAY failed", "passed despite a waiver", "waived")
+    return (order.index(item[0]) if item[0] in order else len(order), item[0])
+
+
+def _clauses(found: Counter) -> str:
+    shown = [f"{clause} ({n})" if n > 1 else clause for clause, n in sorted(found.items())]
+    return ", ".join(shown[:3]) + (f" and {len(shown) - 3} more" if len(shown) > 3 else "")
+
+
+def counts(totals: dict[str, int]) -> str:
+    """Case counts in the README's outcome words: ``412 passed, 4 waived, 208 not-applicable``."""
+    named = [f"{totals[word]} {word}" for word in WORDS if totals.get(word)]
+    named += [f"{n} {printable(str(word))}" for word, n in totals.items() if word not in WORDS and n]
+    return ", ".join(named) or "no case"
+
+
+def plain_behaviour(label: str) -> str:
+    """A behaviour label in plain words: what the driver did, and whether the spec lists it."""
+    if label == "as listed":
+        return "as the spec lists"
+    return _UNLISTED.sub(r"not a behaviour the spec lists: at \1: ", label)
 
 
 def behaviour_lines(behaviours: dict[str, dict[str, list[str]]]) -> list[str]:
@@ -63,6 +134,7 @@ def behaviour_lines(behaviours: dict[str, dict[str, list[str]]]) -> list[str]:
     lines = []
     for key, row in behaviours.items():
         if len({tuple(v) for v in row.values()}) > 1:
-            text = f"{key}: " + "; ".join(f"{t} {' / '.join(map(str, v))}" for t, v in row.items())
+            shown = {t: " / ".join(plain_behaviour(str(label)) for label in v) for t, v in row.items()}
+            text = f"{key}: " + "; ".join(f"{t} {labels}" for t, labels in shown.items())
             lines.append(f"  {printable(text)}")
     return ["implementation-defined behaviour that differs between targets:", *lines] if lines else []
