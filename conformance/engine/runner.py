@@ -12,6 +12,7 @@ from conformance.backends import FaultInjector
 from conformance.driver import Mode, Object
 from conformance.engine import payloads
 from conformance.engine.expect import Mismatch, check, summary
+from conformance.engine.frames import frames, locate
 from conformance.engine.safe import attr, bounded, text, type_name
 from conformance.engine.tracker import Tracker
 from conformance.redact import Redactor
@@ -63,6 +64,7 @@ def run_case(
         faulted = any("fault" in step for step in run.steps)
         if faulted and faults is not None:  # a case that stops early never reaches its clear step
             faults.clear()
+    locate(run)
     return run
 
 
@@ -87,6 +89,7 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults)
                 "type": type_name(error),
                 "message": bounded(redactor.scrub(text(error))),
                 "retryable": attr(error, "retryable", False) is True,
+                **frames(error, redactor),  # outside the taxonomy: where the driver raised it
             }
         run.steps.append(trace)
         try:
