@@ -10,18 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.driver import OBJECT_OPERATIONS, Mode, Object
+from conformance.engine.invariants import mode_problem
 from conformance.engine.payloads import MAX_PAYLOAD, evaluate, parse_size
 from conformance.engine.safe import LIMIT, attr, bounded, equal, rep, text, type_name
 from conformance.errors import ERRORS, StorageError
-
-MODE_BITS = sum(Mode)  # every GSP-25 bit; any other bit is not a mode
-RETURNS = {
-    "write": "an Object",
-    "stat": "an Object",
-    "create_append": "an Object",
-    "read": "bytes",
-    "write_append": "an int",
-}  # delete and commit_append return nothing; list is checked per object
 
 
 class Mismatch(Exception):
@@ -46,8 +38,6 @@ def check(
 
     ``cap`` is the most bytes one expected payload may build.
     """
-    if outcome[1] is None:
-        _check_result(op, outcome[0])
     if "one_of" in expect:
         misses = []
         for alt in expect["one_of"]:
@@ -59,44 +49,6 @@ def check(
         raise Mismatch("one of: " + "; ".join(misses), describe(outcome, prefix))
     _check_one(expect, op, path, outcome, prefix, limits, cap)
     return expect.get("label")
-
-
-def _check_result(op: str, result: Any) -> None:
-    """What a driver returned has the interface's type, so the expectations can read it."""
-    if op == "list":
-        if not isinstance(result, list):
-            raise Mismatch("Objects", f"list returned {type_name(result)}, not Objects")
-        for index, obj in enumerate(result):
-            _check_object(f"list yielded {type_name(obj)} at position {index}", "Objects", obj)
-        return
-    wanted = RETURNS.get(op)
-    if wanted == "an Object":
-        _check_object(f"{op} returned {type_name(result)}", wanted, result)
-    elif wanted == "bytes" and not isinstance(result, bytes | bytearray):
-        raise Mismatch(wanted, f"{op} returned {type_name(result)}, not bytes")
-    elif wanted == "an int" and (not isinstance(result, int) or isinstance(result, bool)):
-        raise Mismatch(wanted, f"{op} returned {type_name(result)}, not an int")
-
-
-def _check_object(did: str, wanted: str, obj: Any) -> None:
-    if not isinstance(obj, Object):
-        raise Mismatch(wanted, f"{did}, not an Object")
-    if type(obj.path) is not str:
-        raise Mismatch(f"{wanted} with a str path", f"{did} whose path is {type_name(obj.path)}")
-    problem = _mode_problem(obj.mode)
-    if problem:
-        raise Mismatch(f"{wanted} with GSP mode bits", f"{did} whose mode {problem}")
-
-
-def _mode_problem(mode: Any) -> str | None:
-    """Why a value is not a mode (an int of GSP-25 bits), or None."""
-    if not isinstance(mode, int) or isinstance(mode, bool):
-        return f"is {type_name(mode)}, not an int"
-    bits = int.__int__(mode)  # the plain value: an int subclass may override its comparisons
-    if bits < 0 or bits & ~MODE_BITS:
-        shown = str(bits) if bits.bit_length() <= 64 else f"of {bits.bit_length()} bits"
-        return f"{shown} has bits outside the GSP modes"
-    return None
 
 
 def _check_one(expect, op, path, outcome, prefix, limits, cap) -> None:
@@ -137,6 +89,8 @@ def _check_one(expect, op, path, outcome, prefix, limits, cap) -> None:
         _match(f"system.{name}", want, system.get(name) if isinstance(system, dict) else None, limits, cap)
     if "paths" in expect:
         _check_paths(expect["paths"], result, prefix)
+    if "sizes" in expect:
+        _check_sizes(expect["sizes"], result, prefix, limits)
 
 
 def _check_error(expect, error, op, path, outcome, prefix) -> None:
@@ -193,16 +147,33 @@ def _match(name: str, want: Any, got: Any, limits, cap: int = MAX_PAYLOAD) -> No
         raise Mismatch(f"{name}={want!r}", f"{name}={rep(got)}")
 
 
-def _check_paths(want: Mapping[str, list[str]], result: Any, prefix: str) -> None:
+def _check_paths(want: Mapping[str, Any], result: Any, prefix: str) -> None:
     if not isinstance(result, list):
         raise Mismatch("a listing", type(result).__name__)
-    listed = {_rel(o.path, prefix) for o in result}  # Objects with str paths: checked before any expectation
+    paths = [_rel(o.path, prefix) for o in result]  # Objects with str paths: the invariants stop a case otherwise
+    listed = set(paths)
     for path in want.get("includes", ()):
         if path not in listed:
             raise Mismatch(f"listing including {path!r}", f"listing {sorted(listed)[:20]}")
     for path in want.get("excludes", ()):
         if path in listed:
             raise Mismatch(f"listing without {path!r}", f"listing {sorted(listed)[:20]}")
+    twice = sorted({p for p in paths if paths.count(p) > 1}) if len(listed) < len(paths) else []
+    if ("exactly" in want or "count" in want) and twice:
+        raise Mismatch("each object listed once", f"listed more than once: {twice[:20]}")
+    if "exactly" in want and listed != set(want["exactly"]):
+        missing, extra = sorted(set(want["exactly"]) - listed), sorted(listed - set(want["exactly"]))
+        raise Mismatch(f"listing exactly {sorted(want['exactly'])[:20]}", f"missing {missing[:20]}, extra {extra[:20]}")
+    if "count" in want and len(paths) != want["count"]:
+        raise Mismatch(f"{want['count']} objects listed", f"{len(paths)} objects listed")
+
+
+def _check_sizes(want: Mapping[str, Any], result: Any, prefix: str, limits: Mapping[str, int]) -> None:
+    """The sizes of listed objects, by relative path."""
+    sizes = {_rel(o.path, prefix): o.size for o in result} if isinstance(result, list) else {}
+    for path, size in want.items():
+        if not equal(sizes.get(path), parse_size(size, limits)):
+            raise Mismatch(f"{path!r} listed with size {parse_size(size, limits)}", f"size {rep(sizes.get(path))}")
 
 
 def describe(outcome: tuple[Any, BaseException | None], prefix: str) -> str:
@@ -223,7 +194,7 @@ def summary(result: Any, prefix: str) -> Any:
         mode = result.mode
         picture = {
             "path": _plain(_rel(result.path, prefix)),
-            "mode": bounded(rep(mode), 200) if _mode_problem(mode) else str(Mode(mode)),
+            "mode": bounded(rep(mode), 200) if mode_problem(mode) else str(Mode(mode)),
             "size": _plain(result.size),
         }
         if result.append_offset is not None:

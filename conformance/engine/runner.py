@@ -10,11 +10,11 @@ from typing import Any
 
 from conformance.backends import FaultInjector
 from conformance.driver import Mode, Object
-from conformance.engine import payloads
+from conformance.engine import invariants, payloads
 from conformance.engine.expect import Mismatch, check, summary
 from conformance.engine.frames import frames, locate
-from conformance.engine.safe import attr, bounded, text, type_name
-from conformance.engine.tracker import Tracker
+from conformance.engine.safe import attr, bounded, equal, rep, text, type_name
+from conformance.engine.tracker import Tracker, confined
 from conformance.redact import Redactor
 from conformance.spec.model import Case
 
@@ -30,13 +30,24 @@ class CaseRun:
     """What one case did: its step trace, the first mismatch, the IMPL behaviour labels, what it left."""
 
     steps: list[dict[str, Any]] = field(default_factory=list)
-    failure: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None  # the first failure, with ``clauses``: every clause failed, first breach each
     labels: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # paths its cleanup could not remove
 
     @property
     def passed(self) -> bool:
         return self.failure is None
+
+    def fail(self, clause: str, step: int, op: str, expected: str, actual: str) -> None:
+        """Record that ``clause`` failed at a step (once per clause: its first breach is the evidence)."""
+        spec, known = invariants.clauses().get(clause, (None, None))
+        entry = {"clause": clause, "spec": spec, "rule": known.rule if known else None,
+                 "level": known.level if known else None, "step": step, "op": op,
+                 "expected": expected, "actual": actual}  # fmt: skip
+        if self.failure is None:
+            self.failure = {"step": step, "op": op, "expected": expected, "actual": actual, "clauses": []}
+        if all(c["clause"] != clause for c in self.failure["clauses"]):
+            self.failure["clauses"].append(entry)
 
 
 def needs_fault_proxy(case: Case) -> bool:
@@ -69,21 +80,53 @@ def run_case(
 
 
 def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults) -> None:
+    judged = judged_clause(case)
+    declared = None
     for index, raw in enumerate(case.steps, start=1):
         step = substitute(raw, params)
         if "fault" in step:
             _inject(faults, step["fault"])
             run.steps.append({"fault": step["fault"]})
             continue
-        op = next(k for k in step if k not in ("expect", "save", "note"))
-        path, args = _arguments(op, step[op] or {}, tracker.prefix, saved, limits, cap)
-        trace: dict[str, Any] = {"op": op, "args": _shown(args, tracker.prefix, redactor)}
-        start = time.perf_counter()
-        outcome = tracker.call(op, path, args)
-        trace["duration"] = round(time.perf_counter() - start, 6)
-        error = outcome[1]
+        op = next(k for k in step if k not in ("expect", "save", "note", "repeat"))
+        expect = step.get("expect", {})
+        if "undeclared" in expect:  # a negative contract: declaring the capability is itself the failure
+            declared = tracker.driver.capabilities() if declared is None else declared
+            claimed = [token for token in expect["undeclared"] if declared.has(token)]
+            if claimed:
+                shown = ", ".join(claimed)
+                run.fail(judged, index, op, f"a declaration without {shown}", f"declares {shown}")
+                return
+        for copy in range(int(step.get("repeat", 1))):
+            spec_args = dict(step[op] or {})
+            if "repeat" in step:  # the copies address distinct paths: path-0, path-1, ...
+                spec_args["path"] = f"{spec_args['path']}-{copy}"
+            if not _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap, judged, copy):
+                return
+
+
+def _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap, judged, copy) -> bool:
+    """Run one call of a step and judge it; False when the case must stop."""
+    prefix = tracker.prefix
+    path, args = _arguments(op, spec_args, prefix, saved, limits, cap)
+    obj = args.get("obj")
+    if isinstance(obj, Object) and confined(obj.path, prefix):  # a driver's Object naming a path it was not given
+        actual = f"the Object saved from the driver is at {obj.path!r}, not under the case's prefix"
+        run.fail(invariants.RENAME, index, op, "an Object at the path the case asked for", actual)
+        run.fail(judged, index, op, "the step to run on the object the case created", actual)
+        return False
+    trace: dict[str, Any] = {"op": op, "args": _shown(args, prefix, redactor)}
+    start = time.perf_counter()
+    outcome = tracker.call(op, path, args)
+    duration = round(time.perf_counter() - start, 6)
+    error = outcome[1]
+    if copy:  # a repeated step keeps one trace: the first call's, with the count and the total time
+        trace = run.steps[-1]
+        trace["repeat"], trace["duration"] = copy + 1, round(trace["duration"] + duration, 6)
+    else:
+        trace["duration"] = duration
         if error is None:
-            trace["result"] = summary(outcome[0], tracker.prefix)
+            trace["result"] = summary(outcome[0], prefix)
         else:  # any BaseException a driver raised: its text and attributes are the driver's, so read them safely
             trace["error"] = {
                 "type": type_name(error),
@@ -92,20 +135,43 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults)
                 **frames(error, redactor),  # outside the taxonomy: where the driver raised it
             }
         run.steps.append(trace)
-        try:
-            label = check(step.get("expect", {}), op, path, outcome, tracker.prefix, limits, cap)
-        except Mismatch as miss:
-            run.failure = {
-                "step": index,
-                "op": op,
-                "expected": bounded(redactor.scrub(miss.expected)),
-                "actual": bounded(redactor.scrub(miss.actual)),
-            }
-            return
-        if label:
-            run.labels.append(label)
-        if "save" in step:
-            saved[step["save"]] = outcome[0]
+    breaches = invariants.check(op, path, args, outcome, redactor)
+    for breach in breaches:
+        run.fail(breach.clause, index, op, bounded(breach.expected), bounded(redactor.scrub(breach.actual)))
+    unusable = next((b for b in breaches if b.unusable), None)
+    if unusable is not None:  # expectations and later steps cannot read this result
+        run.fail(judged, index, op, bounded(unusable.expected), bounded(redactor.scrub(unusable.actual)))
+        return False
+    try:
+        label = check(step.get("expect", {}), op, path, outcome, prefix, limits, cap)
+    except Mismatch as miss:
+        run.fail(judged, index, op, bounded(redactor.scrub(miss.expected)), bounded(redactor.scrub(miss.actual)))
+        return False
+    moved = _object_fields(step.get("expect", {}).get("object", {}), args.get("obj"), limits)
+    if moved:  # the Object the step handed over, as the driver left it (write_append reports its offset there)
+        run.fail(judged, index, op, *moved)
+        return False
+    if label and not copy:
+        run.labels.append(label)
+    if "save" in step:
+        saved[step["save"]] = outcome[0]
+    return True
+
+
+def _object_fields(want: Mapping[str, Any], obj: Any, limits: Mapping[str, int]) -> tuple[str, str] | None:
+    """(expected, actual) for the first field of the step's Object that differs from ``want``, or None."""
+    for name, value in want.items():
+        got, expected = attr(obj, name), payloads.parse_size(value, limits)
+        if not equal(got, expected):
+            return f"the object's {name} {expected}", f"{name} {rep(got)}"
+    return None
+
+
+def judged_clause(case: Case) -> str:
+    """The clause a mismatch fails: the case's own, or for an IMPL case the rule its alternatives sit under."""
+    known = invariants.clauses().get(case.clause, (None, None))[1]
+    named = [s["expect"]["otherwise"] for s in case.steps if "otherwise" in s.get("expect", {})]
+    return named[0] if known is not None and known.level == "IMPL" and named else case.clause
 
 
 def substitute(value: Any, params: Mapping[str, Any]) -> Any:
