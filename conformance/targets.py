@@ -1,6 +1,7 @@
 """Targets: a driver bound to a backend, named ``driver`` or ``driver@backend``; the harness opens them.
 
-A driver is named by entry point (group ``gsp_conformance.drivers``) or by ``module:Class``. A
+A driver is named by entry point (group ``gsp_conformance.drivers``), by ``module:Class``, or by
+``exec:COMMAND`` for a process speaking the driver protocol (``conformance.protocol``). A
 driver class that declares ``service = "s3"`` (or ``"dropbox"``, ``"dir"``) binds to that service's
 backends (see ``conformance.backends``): the harness starts the backend, puts a fault proxy in front
 of a loopback HTTP(S) upstream, and builds the driver with the endpoint's options, then the user's,
@@ -28,6 +29,7 @@ from conformance.backends import Backend, BackendError, Endpoint, FaultInjector
 from conformance.driver import Capabilities, DriverError, check_driver
 
 ENTRY_POINT_GROUP = "gsp_conformance.drivers"
+EXEC = "exec:"  # a driver in another process, in any language: the rest of the name is its command
 LEGACY = ("open_backend", "backend_unavailable")  # driver-side backends, before conformance.backends
 
 
@@ -79,7 +81,11 @@ def driver_names() -> dict[str, str]:
 
 
 def load_driver_class(ref: str) -> type:
-    """The driver class for an entry-point name or a ``module:Class`` reference."""
+    """The driver class for an entry-point name, a ``module:Class`` reference or ``exec:COMMAND``."""
+    if ref.startswith(EXEC):
+        from conformance.protocol import exec_driver  # lazily: only exec targets need the protocol
+
+        return exec_driver(ref.removeprefix(EXEC))
     value = driver_names().get(ref, ref)
     module_name, sep, attr = value.partition(":")
     if not sep:
@@ -95,9 +101,18 @@ def load_driver_class(ref: str) -> type:
         raise DriverError(f"driver {ref!r}: module {module_name} has no {attr}") from None
 
 
+def driver_class(target: Target) -> type:
+    """The driver class of a target; an ``exec:`` driver learns its service from the target's backend and options."""
+    if target.driver.startswith(EXEC):
+        from conformance.protocol import exec_driver
+
+        return exec_driver(target.driver.removeprefix(EXEC), target.backend, target.options)
+    return load_driver_class(target.driver)
+
+
 def backend_of(target: Target, cls: type | None = None) -> Backend | None:
     """A new, unstarted backend for a target (None: the driver runs on its options alone); DriverError if unknown."""
-    cls = cls or load_driver_class(target.driver)
+    cls = cls or driver_class(target)
     service = getattr(cls, "service", None)
     if _legacy(cls):
         return None
@@ -123,7 +138,7 @@ def backend_of(target: Target, cls: type | None = None) -> Backend | None:
 
 def unavailable(target: Target) -> str | None:
     """Why the target's backend cannot run here, or None."""
-    cls = load_driver_class(target.driver)
+    cls = driver_class(target)
     if _legacy(cls):
         check = getattr(cls, "backend_unavailable", None)
         return check(target.backend) if callable(check) else None
@@ -152,7 +167,7 @@ def open_target(
     ``learn`` is given the endpoint's options (tokens) before any driver sees them.
     Raises TargetUnavailable or DriverError.
     """
-    cls = load_driver_class(target.driver)
+    cls = driver_class(target)
     if _legacy(cls):
         return _open_legacy(cls, target)
     opened = OpenTarget(target, None, Capabilities(operations=frozenset()), None)
