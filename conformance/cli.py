@@ -17,6 +17,7 @@ import shutil
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -25,6 +26,7 @@ from conformance.backends import known as known_backends
 from conformance.driver import Capabilities, DriverError, describe
 from conformance.engine.cleanup import Option, clean_run
 from conformance.engine.payloads import SizeError, parse_size
+from conformance.naming import suggest
 from conformance.records import PROBLEMS, load_run, new_run_id, records_path
 from conformance.redact import Redactor, scrub_tree
 from conformance.report import badge, certificate, diff
@@ -37,9 +39,11 @@ from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, sp
 from conformance.spec.model import LEVELS, Spec
 from conformance.supervise import supervise
 from conformance.targets import (
+    EXEC,
     SharedBackends,
     Target,
     TargetUnavailable,
+    backend_of,
     default_targets,
     driver_names,
     load_driver_class,
@@ -63,6 +67,13 @@ class UsageError(Exception):
     """Bad input: reported as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with gspc's one-line usage errors: ``gspc: <what> (see gspc run --help)``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"gspc: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if os.getcwd() not in sys.path:  # a driver module next to you is found, as `python -m` would find it
@@ -72,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
         split = argv.index("--")
         argv, extra = argv[:split], argv[split + 1 :]
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named after the command typed, with the way to pass pytest its own arguments
+        where = f"gspc {args.command}" if getattr(args, "command", None) else "gspc"
+        parser.exit(USAGE, f"gspc: unrecognized arguments: {' '.join(unknown)} (see {where} --help; pytest "
+                           "arguments go after --)\n")  # fmt: skip
     if not getattr(args, "command", None):
         parser.print_help()
         return USAGE
@@ -87,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gspc", description="Run the GSP conformance specs against storage drivers.")
+    parser = _Parser(prog="gspc", description="Run the GSP conformance specs against storage drivers.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run specs against targets and write reports")
@@ -116,8 +131,9 @@ def _parser() -> argparse.ArgumentParser:
         "--level",
         action="append",
         default=[],
-        choices=LEVELS,
-        help="run only clauses of this level; repeatable",
+        type=_level,
+        metavar="LEVEL",
+        help=f"run only clauses of this level ({', '.join(LEVELS)}, any case); repeatable",
     )
     _run_options(run, out=Path("reports"))
     run.add_argument(
@@ -243,6 +259,13 @@ def _run_options(parser: argparse.ArgumentParser, out: Path) -> None:
     parser.add_argument("-n", "--workers", default=None, metavar="N", help="run on N processes (pytest-xdist), or auto")
 
 
+def _level(text: str) -> str:
+    """A clause level in any case: must, MUST."""
+    if text.upper() in LEVELS:
+        return text.upper()
+    raise argparse.ArgumentTypeError(f"unknown level {text!r}{suggest(text, LEVELS)}; levels: {', '.join(LEVELS)}")
+
+
 def _size(text: str) -> int:
     """A size option: 12, 4KiB, 256MiB."""
     try:
@@ -283,7 +306,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     specs_dir = args.specs_dir or bundled_specs_dir()
     every_spec = load_specs(spec_files(specs_dir), _limits(args))
     specs = _select(every_spec, args.spec)
-    targets = [Target.parse(t) for t in args.driver + args.target]
+    targets = [_target(args, t) for t in args.driver + args.target]
     only = None
     if args.rerun_failed:
         earlier = _earlier_run(args.rerun_failed, args.out)
@@ -336,8 +359,17 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
 
     ``only`` narrows the run to these node ids (a re-run of failed cases).
     """
-    for target in targets:
-        load_driver_class(target.driver)  # an unknown driver is a usage error before pytest starts
+    for target in targets:  # an unknown driver or a bad option is a usage error before pytest starts
+        try:
+            cls = load_driver_class(target.driver)
+            if not target.driver.startswith(EXEC):  # an exec driver learns its service only when it starts
+                backend_of(target, cls)
+        except DriverError as exc:
+            raise UsageError(f"{exc} ({_given(args, target.name)})") from None
+    try:
+        parse_targets([t.name for t in targets], args.option)
+    except RunError as exc:
+        raise UsageError(f"{exc} (--option)") from None
     out = args.out.resolve()
     outputs.reset(out)  # every output is this run's: nothing stale survives in a reused --out
     run_id = new_run_id()
@@ -411,6 +443,22 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     return summary["exit_code"] if ended else INCOMPLETE
 
 
+def _target(args: argparse.Namespace, name: str) -> Target:
+    try:
+        return Target.parse(name)
+    except DriverError as exc:
+        raise UsageError(f"{exc} ({_given(args, name)})") from None
+
+
+def _given(args: argparse.Namespace, name: str) -> str:
+    """How the user named a target: ``--driver X``, ``--target X`` or ``gspc certify X``."""
+    for flag in ("driver", "target"):
+        given = getattr(args, flag, None)
+        if isinstance(given, list) and name in given:
+            return f"--{flag} {name}"
+    return f"gspc {args.command} {name}"
+
+
 def _shared_backends(
     targets: list[Target], options: list[str], path: Path, redactor: Redactor
 ) -> SharedBackends | None:
@@ -447,7 +495,7 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
         raise UsageError(f"certify runs every case; pytest arguments are not allowed: {' '.join(extra)}")
     specs_dir = args.specs_dir or bundled_specs_dir()
     specs = load_specs(spec_files(specs_dir), _limits(args))
-    _check_waivers(args, specs, [Target.parse(args.target)])
+    _check_waivers(args, specs, [_target(args, args.target)])
     out = args.out.resolve()
     for stale in ("certificate.json", "badge.svg", "badge.json", "index.html"):
         (out / stale).unlink(missing_ok=True)
@@ -535,15 +583,34 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _select(specs: list[Spec], wanted: list[str]) -> list[Spec]:
+def _select(specs: list[Spec], wanted: list[str], where: str = "--spec") -> list[Spec]:
+    """The specs named by id (GSP-46), name (delete), either in any case, or spec file; UsageError for others."""
     if not wanted:
         return specs
-    chosen = [s for s in specs if s.id in wanted or s.name in wanted]
-    unknown = set(wanted) - {s.id for s in chosen} - {s.name for s in chosen}
-    if unknown:
-        known = ", ".join(f"{s.id} ({s.name})" for s in specs)
-        raise UsageError(f"unknown spec {', '.join(sorted(unknown))}; known: {known}")
-    return chosen
+    by_key = {key.lower(): s for s in specs for key in (s.id, s.name)}
+    chosen: dict[str, Spec] = {}
+    for name in wanted:
+        spec = by_key.get(name.lower()) or _spec_file(specs, name, where)
+        if spec is None:
+            known = ", ".join(f"{s.id} {s.name}" for s in specs)
+            hint = suggest(name, [s.name for s in specs] + [s.id for s in specs])
+            raise UsageError(f"unknown spec {name!r}{hint}; known: {known} ({where} {name})")
+        chosen[spec.name] = spec
+    return [s for s in specs if s.name in chosen]
+
+
+def _spec_file(specs: list[Spec], name: str, where: str) -> Spec | None:
+    """The loaded spec a file argument names: the same file, or a copy of it with the same bytes."""
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return None
+    for spec in specs:
+        copy = spec.path.name == path.name and spec.path.read_bytes() == path.read_bytes()
+        if copy or spec.path.resolve() == path.resolve():
+            return spec
+    folder = specs[0].path.parent if specs else "the specs folder"
+    raise UsageError(f"spec file {name} is not one of the specs in {folder}; run it with --specs-dir "
+                     f"{path.parent or '.'} ({where} {name})")  # fmt: skip
 
 
 def cmd_specs(args: argparse.Namespace, extra: list[str]) -> int:
@@ -561,7 +628,7 @@ def cmd_specs(args: argparse.Namespace, extra: list[str]) -> int:
         return 0
     if not args.id:
         raise UsageError("specs show needs a spec id or name")
-    (spec,) = _select(specs, [args.id])
+    (spec,) = _select(specs, [args.id], "gspc specs show")
     print(f"{spec.id} {spec.title} (version {spec.version}, {spec.path})\nsource: {spec.source}\n")
     for clause in spec.clauses.values():
         print(f"{clause.id}  {clause.level} {clause.status}  [{clause.rule}]\n    {clause.text}")

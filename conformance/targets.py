@@ -1,6 +1,7 @@
 """Targets: a driver bound to a backend, named ``driver`` or ``driver@backend``; the harness opens them.
 
-A driver is named by entry point (group ``gsp_conformance.drivers``), by ``module:Class``, or by
+A driver is named by entry point (group ``gsp_conformance.drivers``), by ``module:Class``, by
+``path/file.py:Class`` or ``path/file.py`` (its one driver class; see ``conformance.naming``), or by
 ``exec:COMMAND`` for a process speaking the driver protocol (``conformance.protocol``). A
 driver class that declares ``service = "s3"`` (or ``"dropbox"``, ``"dir"``) binds to that service's
 backends (see ``conformance.backends``): the harness starts the backend, puts a fault proxy in front
@@ -24,7 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from conformance import backends
+from conformance import backends, naming
 from conformance.backends import Backend, BackendError, Endpoint, FaultInjector
 from conformance.driver import Capabilities, DriverError, check_driver
 
@@ -81,24 +82,13 @@ def driver_names() -> dict[str, str]:
 
 
 def load_driver_class(ref: str) -> type:
-    """The driver class for an entry-point name, a ``module:Class`` reference or ``exec:COMMAND``."""
+    """The driver class for an entry-point name, ``module:Class``, ``path/file.py[:Class]`` or ``exec:COMMAND``."""
     if ref.startswith(EXEC):
         from conformance.protocol import exec_driver  # lazily: only exec targets need the protocol
 
         return exec_driver(ref.removeprefix(EXEC))
-    value = driver_names().get(ref, ref)
-    module_name, sep, attr = value.partition(":")
-    if not sep:
-        known = ", ".join(sorted(driver_names())) or "none"
-        raise DriverError(f"unknown driver {ref!r} (installed: {known}; or give module:Class)")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DriverError(f"driver {ref!r}: cannot import {module_name}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise DriverError(f"driver {ref!r}: module {module_name} has no {attr}") from None
+    names = driver_names()
+    return naming.load_class(ref, names.get(ref, ref), names)
 
 
 def driver_class(target: Target) -> type:
@@ -130,7 +120,8 @@ def backend_of(target: Target, cls: type | None = None) -> Backend | None:
         raise DriverError(f"target {target.name}: {exc}") from None
     if found is None and target.backend:
         raise DriverError(
-            f"target {target.name}: no {service} backend {target.backend!r} (known backends: "
+            f"target {target.name}: no {service} backend {target.backend!r}"
+            f"{naming.suggest(target.backend, backends.known(service))} (known backends: "
             f"{', '.join(backends.known(service)) or 'none'}, or a URL or an absolute path)"
         )
     return found[0](found[1]) if found else None
@@ -191,7 +182,7 @@ def open_target(
         opened.faults = proxy or endpoint.faults
         opened.driver = _build(cls, target, options)
         opened.closers.insert(0, lambda: close_driver(opened.driver))
-        opened.capabilities = _check(opened.driver)
+        opened.capabilities = _check(opened.driver, target)
         if opened.faults is None and getattr(opened.driver, "fault_proxy", None) is not None:
             _deprecated(target)  # a driver that simulates its own proxy, as the interface before this one asked
             opened.faults = opened.driver.fault_proxy
@@ -298,8 +289,13 @@ def _build(cls: type, target: Target, options: dict[str, Any]) -> Any:
         raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
 
 
-def _check(driver: Any) -> Capabilities:
-    caps = check_driver(driver)
+def _check(driver: Any, target: Target) -> Capabilities:
+    try:
+        caps = check_driver(driver)
+    except DriverError as exc:  # name the class as the user gave it, and where it is defined
+        label = f"driver {getattr(driver, 'name', type(driver).__name__)!r}: "
+        found = str(exc).removeprefix(label)
+        raise DriverError(f"driver {target.driver} ({naming.declared_at(type(driver))}): {found}") from None
     check_access = getattr(driver, "check_access", None)
     if callable(check_access):  # refused credentials or a missing bucket: one line now, not a failure per case
         check_access()
@@ -356,7 +352,7 @@ def _open_legacy(cls: type, target: Target) -> OpenTarget:
     except Exception as exc:
         raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
     try:
-        caps = _check(driver)
+        caps = _check(driver, target)
     except DriverError:
         close_driver(driver)
         raise

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import gspc, records
+import pytest
+from conftest import gspc, records, summary
+from test_run import readme_driver
+
+from conformance.spec.loader import bundled_specs_dir
 
 RAW = """from conformance.adapters.memory import MemoryDriver
 
@@ -34,3 +38,88 @@ def test_a_raw_exception_is_recorded_with_the_driver_frames_that_raised_it(tmp_p
     where = "raised at rawstore.py:11 in _call, called from rawstore.py:8 in delete"
     assert where in record["failure"]["actual"] and where in done.stdout
     assert "conformance/engine" not in json.dumps(error)  # harness frames are dropped
+
+
+def _readme_driver(folder: Path, name: str = "mystore.py") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(readme_driver(), encoding="utf-8")
+    return folder / name
+
+
+@pytest.mark.parametrize("form", ["./sub/mystore.py:MyDriver", "sub/mystore.py:MyDriver", "ABS:MyDriver",
+                                  "sub/mystore.py"])  # fmt: skip
+def test_a_driver_file_is_named_by_path_with_or_without_its_class(tmp_path: Path, form: str) -> None:
+    path = _readme_driver(tmp_path / "sub")
+    name = form.replace("ABS", str(path))
+    done = gspc("run", "--driver", name, "--spec", "Delete", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    assert {v["verdict"] for v in summary(tmp_path / "out")["verdicts"]} == {"conformant"}
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("mystore:MyDriver", "no module mystore in {cwd} or on PYTHONPATH; run gspc from the folder that holds "
+         "mystore.py (cd), add that folder to PYTHONPATH, or name the file: path/to/mystore.py:MyDriver "
+         "(--driver mystore:MyDriver)"),
+        ("sub/mystore.py:MyDrivr", "sub/mystore.py has no MyDrivr (did you mean MyDriver?); driver classes in "
+         "sub/mystore.py: MyDriver (--driver sub/mystore.py:MyDrivr)"),
+        ("sub/mystor.py:MyDriver", "no file {cwd}/sub/mystor.py (did you mean mystore.py?)"),
+        ("memry", "unknown driver 'memry' (did you mean memory?)"),
+        ("sub/broken.py", "importing sub/broken.py failed: ModuleNotFoundError: No module named 'no_such_sdk' "
+         "(sub/broken.py:1)"),
+    ],
+)  # fmt: skip
+def test_a_driver_that_cannot_be_loaded_gets_one_line_saying_what_to_do(tmp_path: Path, name: str, said: str) -> None:
+    _readme_driver(tmp_path / "sub")
+    (tmp_path / "sub" / "broken.py").write_text("import no_such_sdk\n", encoding="utf-8")
+    done = gspc("run", "--driver", name, cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("gspc: ") and said.format(cwd=tmp_path) in line, line
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_module_next_to_the_user_is_suggested_with_its_class(tmp_path: Path) -> None:
+    _readme_driver(tmp_path)
+    done = gspc("run", "--driver", "mystore", cwd=tmp_path)
+    assert done.returncode == 2 and "did you mean mystore:MyDriver?" in done.stderr
+
+
+def test_a_declaration_error_names_the_class_given_and_its_file_and_line(tmp_path: Path) -> None:
+    (tmp_path / "half.py").write_text(
+        "from conformance.driver import BaseDriver, Capabilities\n\n\n"
+        "class Half(BaseDriver):\n    name = 'half'\n\n"
+        "    def capabilities(self):\n        return Capabilities(operations={'write', 'create_append'})\n",
+        encoding="utf-8",
+    )
+    done = gspc("run", "--driver", "half.py:Half", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "driver half.py:Half (half.py:4): declares create_append but does not define it" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--level", "mist"], "gspc: argument --level: unknown level 'mist' (did you mean MUST?)"),
+        (["--spec", "delet"], "gspc: unknown spec 'delet' (did you mean delete?)"),
+        (["--target", "s3@mot"], "no s3 backend 'mot' (did you mean moto?)"),
+        (["--target", "memry@x"], "unknown driver 'memry' (did you mean memory?)"),
+        (["--target", "memory", "--option", "db"], "gspc: option 'db': expected [TARGET:]KEY=VALUE (--option)"),
+        (["--bogus"], "gspc: unrecognized arguments: --bogus (see gspc run --help; pytest arguments go after --)"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_option_as_typed(tmp_path: Path, args: list[str], said: str) -> None:
+    done = gspc("run", *args, cwd=tmp_path)
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert said in line and "--gspc-" not in line, line
+
+
+def test_levels_and_specs_are_case_insensitive_and_a_spec_file_is_accepted(tmp_path: Path) -> None:
+    spec = str(bundled_specs_dir() / "delete.yaml")
+    done = gspc("run", "--target", "memory", "--spec", spec, "--spec", "gsp-47", "--level", "must", "--out", "out",
+                cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    ran = records(tmp_path / "out")
+    assert {r["spec"] for r in ran} == {"delete", "errors"} and {r["level"] for r in ran} == {"MUST"}
