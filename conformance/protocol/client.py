@@ -59,7 +59,7 @@ class ExecDriver:
         return self._caps
 
     def write(self, path: str, data: bytes, **pairs: Any) -> Object:
-        return self._object(self._call("write", {"path": path, "data": wire.b64(data)}, pairs))
+        return self._object(self._call("write", {"path": path}, pairs, data))
 
     def read(self, path: str, **pairs: Any) -> bytes:
         return wire.data(self._call("read", {"path": path}, pairs), "read's result")
@@ -80,7 +80,7 @@ class ExecDriver:
         return self._object(self._call("create_append", {"path": path}, pairs))
 
     def write_append(self, obj: Object, data: bytes, **pairs: Any) -> int:
-        answer = self._call("write_append", {"object": _sent(obj), "data": wire.b64(data)}, pairs)
+        answer = self._call("write_append", {"object": _sent(obj)}, pairs, data)
         count = answer.get("written") if isinstance(answer, dict) else None
         if not isinstance(count, int) or isinstance(count, bool):
             raise self._broken("write_append answers {written: integer, object: Object or null}")
@@ -136,18 +136,19 @@ class ExecDriver:
             raise ProcessFailure("the restarted process declared another name or other capabilities")
         self.name, self._caps = name, caps
 
-    def _call(self, op: str, args: dict[str, Any], pairs: Mapping[str, Any]) -> Any:
+    def _call(self, op: str, args: dict[str, Any], pairs: Mapping[str, Any], data: bytes | None = None) -> Any:
         if self._channel is None:  # the last call broke the process: this one starts a fresh one
             self._start()
         secret = wire.secrets(pairs)
         for name in secret:
             self._redactor.add(pairs[name] if isinstance(pairs[name], str | bytes) else str(pairs[name]))
-        return self._exchange(op, {**args, "pairs": dict(pairs), "secrets": secret}, self._timeout)
+        return self._exchange(op, {**args, "pairs": dict(pairs), "secrets": secret}, self._timeout, data)
 
-    def _exchange(self, op: str, args: dict[str, Any], timeout: float) -> Any:
+    def _exchange(self, op: str, args: dict[str, Any], timeout: float, data: bytes | None = None) -> Any:
         """Send one request and return its result; raise its taxonomy error, UntypedError or ProcessFailure."""
         self._seq += 1
-        line = wire.dumps({"seq": self._seq, "op": op, **args})
+        message = {"seq": self._seq, "op": op, **args}
+        line = wire.dumps(message) if data is None else wire.dumps(message, "data", data)
         try:
             reply = wire.loads(self._channel.exchange(line, timeout))
         except ChannelError as exc:

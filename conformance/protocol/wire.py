@@ -30,9 +30,15 @@ class WireError(Exception):
     """A line or value that is not the protocol; the message says what was wrong."""
 
 
-def dumps(message: Mapping[str, Any]) -> bytes:
-    """One protocol line: compact JSON (bytes as ``{"base64": ...}``) and a newline."""
-    return json.dumps(message, separators=(",", ":"), default=_bytes, ensure_ascii=False).encode() + b"\n"
+def dumps(message: Mapping[str, Any], field: str | None = None, payload: bytes = b"") -> bytes:
+    """One protocol line: compact JSON (bytes as ``{"base64": ...}``), ``field`` set to ``payload`` in base64.
+
+    The payload is spliced in as base64 text (which JSON needs no escape for), so megabytes skip the encoder.
+    """
+    head = json.dumps(message, separators=(",", ":"), default=_bytes, ensure_ascii=False).encode()
+    if field is None:
+        return head + b"\n"
+    return b"".join((head[:-1], b',"', field.encode(), b'":"', base64.b64encode(payload), b'"}\n'))
 
 
 def loads(line: bytes) -> dict[str, Any]:
@@ -70,11 +76,6 @@ def data(value: Any, what: str) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise WireError(f"{what} is not base64: {exc}") from None
-
-
-def b64(payload: bytes) -> str:
-    """A payload as base64 text."""
-    return base64.b64encode(payload).decode("ascii")
 
 
 def value(item: Any) -> Any:
@@ -172,8 +173,8 @@ def capabilities_from(item: Any) -> Capabilities:
     """A Capabilities from the handshake; WireError if a field has the wrong shape (meaning is checked later)."""
     if not isinstance(item, dict):
         raise WireError("capabilities must be a JSON object")
-    operations, pairs = item.get("operations", []), item.get("pairs", {})
-    limits, features = item.get("limits", {}), item.get("features", [])
+    operations, pairs = item.get("operations") or [], item.get("pairs") or {}
+    limits, features = item.get("limits") or {}, item.get("features") or []
     if not _strings(operations) or not _strings(features):
         raise WireError("capabilities: operations and features must be lists of strings")
     if not isinstance(pairs, dict) or not all(_strings(names) for names in pairs.values()):
