@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from conftest import gspc, records, summary
 from html_drivers import PAYLOAD
+from test_run import readme_driver
 
 from conformance.report.html import embed, write_html
 
@@ -216,3 +217,81 @@ def test_baseline_marks_new_failures_and_fixes(run: Path, tmp_path: Path, open_r
 def _with(record: dict[str, Any], outcome: str) -> dict[str, Any]:
     failure = {"step": 1, "op": "x", "expected": "e", "actual": "a"} if outcome == "failed" else None
     return {**record, "outcome": outcome, "failure": failure}
+
+
+def test_no_stray_null_under_the_failures(run: Path, open_report) -> None:
+    page = open_report(run / "index.html").page
+    texts = page.evaluate("[...document.querySelectorAll('main *, main')].flatMap(e => [...e.childNodes])"
+                          ".filter(n => n.nodeType === 3).map(n => n.textContent.trim())")  # fmt: skip
+    assert "null" not in texts and "undefined" not in texts
+
+
+def test_a_jump_never_leaves_a_heading_or_case_under_the_filter_bar(run: Path, browser) -> None:
+    # A narrow window wraps the filter bar onto several lines: the jumps must still clear it.
+    context = browser.new_context(viewport={"width": 700, "height": 700})
+    page = context.new_page()
+    page.goto((run / "index.html").resolve().as_uri())
+    page.wait_for_selector("body[data-ready]", state="attached")
+    bar = lambda: page.evaluate("document.getElementById('filters').getBoundingClientRect().bottom")  # noqa: E731
+    top = lambda sel: page.evaluate(f"document.querySelector('{sel}').getBoundingClientRect().top")  # noqa: E731
+    assert page.evaluate("getComputedStyle(document.getElementById('filters')).backgroundColor") == "rgb(255, 255, 255)"
+    for section in ("sec-failures", "sec-clauses", "sec-cases", "sec-behaviours", "sec-run"):
+        page.click(f'nav.sections a[href="#{section}"]')
+        page.wait_for_timeout(50)
+        assert top(f"#{section} h2") >= bar() - 0.5, section
+    page.locator("#failures li").first.click()
+    page.wait_for_selector("tr.row.open")
+    assert top("tr.row.open") >= bar() - 0.5
+    context.close()
+
+
+def test_behaviours_are_in_plain_words(run: Path, open_report) -> None:
+    page = open_report(run / "index.html").page
+    text = page.locator("#sec-behaviours").inner_text()
+    assert "unlisted" not in text and "not a behaviour the spec lists" in text
+
+
+def test_a_raw_exception_shows_where_the_driver_raised_it(run: Path, open_report) -> None:
+    page = open_report(run / "index.html").page
+    page.fill("input[type=search]", "escaped the driver")
+    _settle(page)
+    page.locator("table.cases tr.row").filter(has_text=MARKUP).first.click()
+    frames = page.locator(".detail [data-frames]").first.inner_text()
+    assert frames.startswith("raised at") and "html_drivers.py:" in frames and " in read" in frames
+
+
+@pytest.fixture(scope="module")
+def warned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run with a SHOULD failure, a waiver (reason and link) and a driver that implements no append or SSE."""
+    work = tmp_path_factory.mktemp("warned")
+    (work / "mystore.py").write_text(readme_driver(), encoding="utf-8")
+    (work / "known.yaml").write_text(
+        f"target: {BROKEN}\nwaivers:\n  - clause: append.complete\n    reason: sizes come later\n"
+        "    link: https://tracker.example/42\n",
+        encoding="utf-8",
+    )
+    done = gspc("run", "--driver", BROKEN, "--driver", "mystore:MyDriver", "--spec", "append", "--spec", "sse",
+                "--known-issues", "known.yaml", "--out", "out", cwd=work)  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    return work / "out"
+
+
+def test_a_warn_cell_leads_to_its_failed_clauses_and_waivers(warned: Path, open_report) -> None:
+    page = open_report(warned / "index.html").page
+    cell = page.locator(f'#matrix button[data-target="{BROKEN}"][data-spec="append"]')
+    assert "warn" in cell.inner_text()
+    cell.click()
+    cause = page.locator("#cause .cause")
+    cause.wait_for()
+    text = cause.inner_text()
+    assert "SHOULD failed: " in text and "append.create-empty" in text
+    assert "waived: append.complete — sizes come later" in text
+    assert cause.locator("a").get_attribute("href") == "https://tracker.example/42"
+    assert cause.bounding_box()["y"] >= page.evaluate("document.getElementById('filters').offsetHeight") - 0.5
+
+
+def test_a_spec_only_refused_is_shown_as_not_implemented(warned: Path, open_report) -> None:
+    page = open_report(warned / "index.html").page
+    cell = page.locator('#matrix button[data-target="mystore:MyDriver"][data-spec="sse"]')
+    assert "refuses · not implemented, refuses correctly" in cell.inner_text()
+    assert "conformant" not in cell.inner_text()
