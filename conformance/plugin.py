@@ -142,6 +142,8 @@ def _run_state(config: pytest.Config) -> RunState:
             max_payload=config.getoption("gspc_max_payload"),
         ),
         endpoints=(worker or {}).get("gspc_endpoints") or config.getoption("gspc_endpoints"),
+        latency=config.getoption("gspc_latency"),
+        bandwidth=config.getoption("gspc_bandwidth"),
     )
     try:
         return RunState(settings)

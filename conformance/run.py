@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from conformance.backends.faultproxy import FaultProxy, apply_run_faults
 from conformance.driver import DriverError
 from conformance.engine.interrupts import CaseTimeout, deadline
 from conformance.engine.tracker import Ledger
@@ -42,6 +43,8 @@ class Settings:
     options: list[str] = field(default_factory=list)
     known_issues: list[str] = field(default_factory=list)
     limits: SpecLimits = field(default_factory=SpecLimits)
+    latency: float | None = None  # seconds added to every proxied request of the run
+    bandwidth: float | None = None  # bytes a second every proxied body is paced at
     endpoints: dict[str, Any] = field(default_factory=dict)  # target name -> Endpoint JSON of a shared backend
 
 
@@ -104,7 +107,10 @@ class RunState:
             self._event("open", target=target.name)
             try:
                 endpoint = self.endpoints.get(target.name)
-                self.drivers[target.name] = open_target(target, endpoint, self.redactor.learn_options)
+                opened = open_target(target, endpoint, self.redactor.learn_options)
+                if isinstance(opened.faults, FaultProxy):  # a slow-network run shapes every request it proxies
+                    apply_run_faults(opened.faults, self.settings.latency, self.settings.bandwidth)
+                self.drivers[target.name] = opened
             except TargetUnavailable as exc:
                 self.unavailable[target.name] = str(exc)
                 raise

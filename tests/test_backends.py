@@ -165,3 +165,13 @@ def test_every_bundled_target_gives_the_recorded_outcome_and_clause_of_each_case
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     now = {r["nodeid"]: [r["outcome"], r["clause"]] for r in records(tmp_path / "out")}
     assert now == baseline
+
+
+def test_a_run_wide_latency_slows_every_proxied_request(tmp_path: Path) -> None:
+    from conftest import gspc
+
+    done = gspc("run", "--target", "s3@moto-server", "--spec", "delete", "--latency", "300ms", "--out", "out",
+                "--", "-k", "delete-missing and flat", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    steps = [step for record in records(tmp_path / "out") for step in record["steps"] if "op" in step]
+    assert steps and all(step["duration"] >= 0.3 for step in steps)  # each step made at least one request
