@@ -23,9 +23,10 @@ import pytest
 
 from conformance import outputs
 from conformance.backends import known as known_backends
-from conformance.driver import Capabilities, DriverError, describe
+from conformance.driver import Capabilities, DriverError
 from conformance.engine.cleanup import Option, clean_run
 from conformance.engine.payloads import SizeError, parse_size
+from conformance.inventory import bundled_targets, describe_target
 from conformance.naming import suggest
 from conformance.records import PROBLEMS, load_run, new_run_id, records_path
 from conformance.redact import Redactor, scrub_tree
@@ -48,7 +49,6 @@ from conformance.targets import (
     driver_names,
     load_driver_class,
     open_target,
-    unavailable,
 )
 from conformance.waivers import check_waivers, run_waivers
 
@@ -185,7 +185,11 @@ def _parser() -> argparse.ArgumentParser:
     specs.add_argument("--specs-dir", type=Path, default=None, metavar="DIR")
     specs.set_defaults(handler=cmd_specs)
 
-    drivers = commands.add_parser("drivers", help="list installed drivers, their targets and capabilities")
+    drivers = commands.add_parser(
+        "drivers", help="describe a driver or target (capabilities, backends), and which bundled targets run here"
+    )
+    drivers.add_argument("target", nargs="?", metavar="TARGET", help="e.g. s3@moto, mystore:MyDriver, ./mystore.py")
+    drivers.add_argument("--option", action="append", default=[], metavar="[TARGET:]KEY=VALUE", help="a driver option")
     drivers.set_defaults(handler=cmd_drivers)
 
     clean = commands.add_parser("clean", help="delete what an interrupted run left behind, from its journal")
@@ -641,30 +645,22 @@ def cmd_specs(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_drivers(args: argparse.Namespace, extra: list[str]) -> int:
-    for name, ref in sorted(driver_names().items()):
+    if args.target:
         try:
-            cls = load_driver_class(name)
+            print("\n".join(describe_target(args.target, args.option)))
         except DriverError as exc:
-            print(f"{name}  ({ref})\n    unavailable: {exc}")
-            continue
-        for backend in getattr(cls, "default_backends", (None,)):
-            target = Target(name, backend)
-            print(f"{target.name}  ({ref})")
-            reason = unavailable(target)
-            if reason:
-                print(f"    unavailable: {reason}")
-                continue
-            try:
-                opened = open_target(target)
-            except TargetUnavailable as exc:
-                print(f"    unavailable: {exc}")
-                continue
-            try:
-                for line in describe(opened.capabilities):
-                    print(f"    {line}")
-            finally:
-                opened.close()
+            raise UsageError(f"{exc} (gspc drivers {args.target})") from None
+        return 0
+    for name, ref in sorted(driver_names().items()):
+        print(f"{name}  ({ref})")
+    print("bundled targets:")
+    targets = list(bundled_targets())
+    width = max(len(name) for name, _ in targets)
+    for name, status in targets:
+        print(f"  {name.ljust(width)}  {status}")
     print(f"backends: {', '.join(known_backends())}")
+    print("gspc drivers TARGET describes one (its capabilities, backends, and whether it runs here), "
+          "e.g. gspc drivers ./mystore.py:MyDriver")  # fmt: skip
     return 0
 
 

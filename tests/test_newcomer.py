@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,22 @@ def test_levels_and_specs_are_case_insensitive_and_a_spec_file_is_accepted(tmp_p
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     ran = records(tmp_path / "out")
     assert {r["spec"] for r in ran} == {"delete", "errors"} and {r["level"] for r in ran} == {"MUST"}
+
+
+def test_drivers_describes_a_file_driver_and_lists_every_bundled_target(tmp_path: Path) -> None:
+    _readme_driver(tmp_path)
+    one = gspc("drivers", "./mystore.py:MyDriver", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.splitlines()[0] == "./mystore.py:MyDriver  (mystore:MyDriver, mystore.py:6)"
+    assert "no service" in one.stdout and "can run here; declares:" in one.stdout
+    assert "read (offset, size)" in one.stdout
+    s3 = gspc("drivers", "s3@moto", cwd=tmp_path)
+    assert "service s3; backends: " in s3.stdout and "moto-server" in s3.stdout and "write (content_type" in s3.stdout
+    every = gspc("drivers", cwd=tmp_path, env={k: v for k, v in os.environ.items() if "DROPBOX" not in k})
+    listed = dict(line.strip().split(None, 1) for line in every.stdout.split("bundled targets:\n")[1].splitlines()
+                  if line.startswith("  "))  # fmt: skip
+    bundled = {"memory", "fs", "s3@moto", "s3@moto-server", "s3@ministack", "dropbox@emulator", "dropbox@live"}
+    assert bundled <= set(listed)
+    assert listed["memory"] == "can run here"
+    assert listed["dropbox@live"].startswith("cannot run here: no Dropbox credentials")
+    assert gspc("drivers", "mystor.py", cwd=tmp_path).stderr.startswith("gspc: driver 'mystor.py': no file")
