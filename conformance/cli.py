@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import pytest
 
-from conformance import outputs
+from conformance import outputs, scaffold
 from conformance.backends import known as known_backends
 from conformance.driver import Capabilities, DriverError
 from conformance.engine.cleanup import Option, clean_run
@@ -191,6 +191,11 @@ def _parser() -> argparse.ArgumentParser:
     drivers.add_argument("target", nargs="?", metavar="TARGET", help="e.g. s3@moto, mystore:MyDriver, ./mystore.py")
     drivers.add_argument("--option", action="append", default=[], metavar="[TARGET:]KEY=VALUE", help="a driver option")
     drivers.set_defaults(handler=cmd_drivers)
+
+    init = commands.add_parser("init", help="start a driver: NAME.py skeleton, known-issues.yaml and a CI workflow")
+    init.add_argument("name", metavar="NAME", help="the driver's module name, e.g. mystore")
+    init.add_argument("--dir", type=Path, default=Path("."), metavar="DIR", help="where to write (default: here)")
+    init.set_defaults(handler=cmd_init)
 
     clean = commands.add_parser("clean", help="delete what an interrupted run left behind, from its journal")
     clean.add_argument("--run-id", required=True)
@@ -661,6 +666,18 @@ def cmd_drivers(args: argparse.Namespace, extra: list[str]) -> int:
     print(f"backends: {', '.join(known_backends())}")
     print("gspc drivers TARGET describes one (its capabilities, backends, and whether it runs here), "
           "e.g. gspc drivers ./mystore.py:MyDriver")  # fmt: skip
+    return 0
+
+
+def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        target, written = scaffold.init(args.name, args.dir)
+    except scaffold.ScaffoldError as exc:
+        raise UsageError(f"{exc} (gspc init {args.name})") from None
+    print(f"gspc: wrote {', '.join(_shown(p) for p in written)}")
+    where = "" if args.dir.resolve() == Path.cwd() else f"cd {_shown(args.dir)} && "
+    print(f"next: {where}gspc certify {target} --known-issues {written[1].name}, then fill in {written[0].name} "
+          "one operation at a time, declaring each in capabilities()")  # fmt: skip
     return 0
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import gspc, records, summary
 from test_run import readme_driver
 
@@ -143,3 +145,61 @@ def test_drivers_describes_a_file_driver_and_lists_every_bundled_target(tmp_path
     assert listed["memory"] == "can run here"
     assert listed["dropbox@live"].startswith("cannot run here: no Dropbox credentials")
     assert gspc("drivers", "mystor.py", cwd=tmp_path).stderr.startswith("gspc: driver 'mystor.py': no file")
+
+
+FILLED = {
+    "write": "self.client[path] = bytes(data)\n        return Object(path=path, mode=Mode.READ, size=len(data))",
+    "read": "body = self._get('read', path)[int(pairs.get('offset', 0)) :]\n"
+    "        return body if pairs.get('size') is None else body[: int(pairs['size'])]",
+    "stat": "return Object(path=path, mode=Mode.READ, size=len(self._get('stat', path)))",
+    "delete": "self.client.pop(path, None)",
+    "list": "for path in sorted(p for p in self.client if p.startswith(prefix)):\n"
+    "            yield Object(path=path, mode=Mode.READ, size=len(self.client[path]))",
+}
+GET = """
+    def _get(self, op, path):
+        try:
+            return self.client[path]
+        except KeyError as exc:
+            raise errors.ObjectNotExist(op=op, path=path, driver=self.name) from exc
+"""
+
+
+def _fill_in(skeleton: str) -> str:
+    """The skeleton as its author fills it in: five operations implemented on a dict, and declared."""
+    text = skeleton.replace("operations=set(),", 'operations={"write", "read", "stat", "delete", "list"},\n'
+                            '            pairs={"read": {"offset", "size"}},')  # fmt: skip
+    text = text.replace("self.options = options", "self.client: dict[str, bytes] = {}")
+    for op, body in FILLED.items():
+        stub = rf'raise errors\.NotImplemented\("{op}: not implemented yet".*'
+        text, n = re.subn(stub, lambda _, body=body: body, text)
+        assert n == 1, op
+    return text + GET
+
+
+def test_init_writes_a_skeleton_that_certifies_and_then_a_filled_in_driver_that_does(tmp_path: Path) -> None:
+    done = gspc("init", "mystore", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    target = "mystore.py:MystoreDriver"
+    assert f"gspc certify {target} --known-issues known-issues.yaml" in done.stdout
+    known = yaml.safe_load((tmp_path / "known-issues.yaml").read_text(encoding="utf-8"))
+    assert known == {"target": target, "waivers": []}
+    workflow = yaml.safe_load((tmp_path / ".github/workflows/gspc.yml").read_text(encoding="utf-8"))
+    commands = [step.get("run", "") for step in workflow["jobs"]["certify"]["steps"]]
+    assert f"gspc certify {target} --known-issues known-issues.yaml --out certification" in commands
+    skeleton = (tmp_path / "mystore.py").read_text(encoding="utf-8")
+    assert skeleton.count("raise errors.NotImplemented(") == 8 and "# operations={" in skeleton
+
+    bare = gspc("certify", target, "--known-issues", "known-issues.yaml", "--out", "bare", cwd=tmp_path)
+    assert bare.returncode == 0, bare.stdout[-2000:] + bare.stderr
+    verdicts = {v["verdict"] for v in summary(tmp_path / "bare")["verdicts"]}
+    assert verdicts <= {"refuses-correctly", "not-applicable"} and "refuses-correctly" in verdicts
+
+    (tmp_path / "mystore.py").write_text(_fill_in(skeleton), encoding="utf-8")
+    filled = gspc("certify", target, "--known-issues", "known-issues.yaml", "--out", "filled", cwd=tmp_path)
+    assert filled.returncode == 0, filled.stdout[-3000:] + filled.stderr
+    by_spec = {v["spec"]: v["verdict"] for v in summary(tmp_path / "filled")["verdicts"]}
+    assert by_spec["delete"] == by_spec["errors"] == "conformant"
+    assert by_spec["append"] == by_spec["sse"] == "refuses-correctly"
+    again = gspc("init", "mystore", cwd=tmp_path)
+    assert again.returncode == 2 and "already there; nothing was written (gspc init mystore)" in again.stderr
