@@ -203,3 +203,29 @@ def test_init_writes_a_skeleton_that_certifies_and_then_a_filled_in_driver_that_
     assert by_spec["append"] == by_spec["sse"] == "refuses-correctly"
     again = gspc("init", "mystore", cwd=tmp_path)
     assert again.returncode == 2 and "already there; nothing was written (gspc init mystore)" in again.stderr
+
+
+def test_the_run_ends_with_a_reason_per_warn_and_fail_cell_counts_in_outcome_words_and_the_report(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "known.yaml").write_text(
+        "target: broken_drivers:StatLosesSize\nwaivers:\n  - clause: append.complete\n    reason: sizes come later\n"
+        "    link: https://tracker.example/42\n",
+        encoding="utf-8",
+    )
+    done = gspc("run", "--driver", "broken_drivers:StatLosesSize", "--spec", "append", "--spec", "sse",
+                "--known-issues", "known.yaml", "--out", "out", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "report: out/index.html"
+    totals = summary(tmp_path / "out")["totals"]
+    counted = next(line for line in lines if line.startswith("cases: ")).removeprefix("cases: ").split(", ")
+    assert {word: int(n) for n, word in (c.split(" ") for c in counted)} == totals
+    assert "skipped" not in counted and "xfailed" not in " ".join(counted)
+    reasons = [line.strip() for line in lines if line.startswith("  broken_drivers:StatLosesSize ")]
+    assert reasons == [
+        "broken_drivers:StatLosesSize append: warn: SHOULD failed: append.create-empty, append.create-replaces, "
+        "append.no-autorename; waived: append.complete; known issue: sizes come later (https://tracker.example/42)",
+        "broken_drivers:StatLosesSize sse: FAIL: MUST failed: sse.refused-when-undeclared; SHOULD failed: sse.c-stat, "
+        "sse.s3-info",
+    ]

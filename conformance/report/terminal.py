@@ -73,36 +73,46 @@ def matrix(verdicts: Iterable[dict[str, Any]], records: Iterable[dict[str, Any]]
 
 
 def reasons(verdicts: list[dict[str, Any]], records: Iterable[dict[str, Any]]) -> list[str]:
-    """One line per warn, FAIL or ERROR cell: its failed clauses by level, its errors and its waivers."""
-    wanted = {(v["target"], v["spec"]): v["verdict"] for v in verdicts if v["verdict"] in _EXPLAINED}
-    causes: dict[tuple[str, str], dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    """One line per warn, FAIL or ERROR cell: its failed clauses by level (as the verdict counted them), its
+    errors, and its waivers with the first one's reason and link."""
+    wanted = {(v["target"], v["spec"]): v for v in verdicts if v["verdict"] in _EXPLAINED}
+    levels: dict[str, str] = {}
+    errors: set[tuple[str, str, str]] = set()
+    waived: dict[tuple[str, str], dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     why: dict[tuple[str, str], str] = {}
     for r in records:
+        levels.setdefault(str(r.get("clause")), str(r.get("level")))
+        failure = r.get("failure")
+        for entry in (failure.get("clauses") or []) if isinstance(failure, dict) else []:
+            if isinstance(entry, dict) and entry.get("level"):
+                levels.setdefault(str(entry.get("clause")), str(entry["level"]))
         key = (r.get("target"), r.get("spec"))
-        if key in wanted and r.get("outcome") in _CAUSES:
-            causes[key][_cause(r)][str(r.get("clause"))] += 1
+        if key not in wanted:
+            continue
+        if r.get("outcome") == "error":
+            errors.add((*key, str(r.get("clause"))))
+        elif r.get("outcome") in ("waived", "unexpectedly-passed"):
+            waived[key][_WAIVED[r["outcome"]]][str(r.get("clause"))] += 1
             waiver = r.get("waiver")
-            if r["outcome"] == "waived" and isinstance(waiver, dict):
+            if isinstance(waiver, dict) and r["outcome"] == "waived":
                 reason = str(waiver.get("reason"))
-                reason = reason if len(reason) <= 80 else reason[:77] + "..."
-                why.setdefault(key, f"{reason} ({waiver.get('link')})")
+                why.setdefault(key, f"{reason if len(reason) <= 80 else reason[:77] + '...'} ({waiver.get('link')})")
     lines = []
     for key in sorted(wanted, key=str):
-        parts = [f"{what}: {_clauses(found)}" for what, found in sorted(causes[key].items(), key=_worst_first)]
+        causes: dict[str, Counter] = defaultdict(Counter)
+        for clause, cases in wanted[key]["failed_clauses"].items():
+            what = "error" if (*key, clause) in errors else f"{levels.get(clause, 'a')} failed"
+            causes[what][clause] = len(cases)
+        causes.update(waived[key])
+        parts = [f"{what}: {_clauses(found)}" for what, found in sorted(causes.items(), key=_worst_first)]
         parts += [f"known issue: {why[key]}"] if key in why else []
-        text = f"{key[0]} {key[1]}: {SHORT[wanted[key]]}: {'; '.join(parts) or 'see the records'}"
+        text = f"{key[0]} {key[1]}: {SHORT[wanted[key]['verdict']]}: {'; '.join(parts) or 'see the records'}"
         lines.append("  " + printable(text, 400))
     return lines
 
 
 _EXPLAINED = ("conformant-with-warnings", "non-conformant", "incomplete")
-_CAUSES = {"failed": "", "error": "error", "unexpectedly-passed": "passed despite a waiver", "waived": "waived"}
-
-
-def _cause(record: dict[str, Any]) -> str:
-    """How a problem record reads in a reason: ``MUST failed``, ``error``, ``waived``."""
-    outcome = record["outcome"]
-    return f"{record.get('level')} failed" if outcome == "failed" else _CAUSES[outcome]
+_WAIVED = {"unexpectedly-passed": "passed despite a waiver", "waived": "waived"}
 
 
 def _worst_first(item: tuple[str, Counter]) -> tuple[int, str]:
