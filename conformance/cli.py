@@ -105,7 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gspc", description="Run the GSP conformance specs against storage drivers.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run specs against targets and write reports")
+    run = commands.add_parser(
+        "run",
+        help="run specs against targets and write reports",
+        description="Run the GSP specs against targets and write records, summary, junit.xml and index.html. "
+        "By default every spec runs against every bundled target that can run here (memory, fs, s3@moto, "
+        "dropbox@emulator; see gspc drivers).",
+        epilog="pytest arguments go after --, e.g. gspc run --driver mystore:MyDriver -- -k delete-missing -x",
+    )
     run.add_argument(
         "--driver",
         action="append",
