@@ -98,6 +98,24 @@ def new_record(run_id: str, spec: Spec, clause: Clause, case: Case, target: str,
     }
 
 
+def failed_clauses(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every clause a record failed, each ``{clause, spec, rule, level, step, op, expected, actual}``.
+
+    The engine lists them in ``failure.clauses`` (an invariant may fail a clause of another spec
+    beside the case's own, and an IMPL case the rule its alternatives sit under); a failed record
+    without that list (a timeout, a crash) failed its own clause.
+    """
+    failure = record.get("failure")
+    listed = failure.get("clauses") if isinstance(failure, dict) else None
+    if isinstance(listed, list):
+        return [c for c in listed if isinstance(c, dict) and isinstance(c.get("clause"), str)]
+    if record.get("outcome") != "failed":
+        return []
+    step = failure if isinstance(failure, dict) else {}
+    own = {"clause": record.get("clause"), "spec": record.get("spec"), "rule": record.get("rule")}
+    return [{**own, "level": record.get("level"), **{k: step.get(k) for k in ("step", "op", "expected", "actual")}}]
+
+
 class RecordWriter:
     """Appends records to one file, flushed per line so a crash loses at most the case running.
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conformance.records import failed_clauses
 from conformance.spec.model import LEVELS
 
 VERDICTS = (
@@ -72,10 +73,22 @@ def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
     for record in records:
         key = (record["target"], record["spec"])
         verdict = table.setdefault(key, Verdict(*key))
-        verdict.counts[record["level"]][record["outcome"]] += 1
-        totals[key][record["outcome"]] += 1
-        if record["outcome"] in ("failed", "error"):
+        failed = {c["clause"]: c for c in failed_clauses(record)}
+        own = record["outcome"]
+        if own == "failed" and record["clause"] not in failed:
+            own = "passed"  # only an invariant failed: the case's own clause held
+        verdict.counts[record["level"]][own] += 1
+        totals[key][own] += 1
+        if own in ("failed", "error"):
             verdict.failed[record["clause"]].add(record["case"])
+        for clause, entry in failed.items():  # invariants and IMPL fallbacks count under their own clause
+            if clause == record["clause"]:  # counted above (a waiver covers it)
+                continue
+            other = (record["target"], entry.get("spec") or record["spec"])
+            extra = table.setdefault(other, Verdict(*other))
+            extra.counts[entry.get("level") or record["level"]]["failed"] += 1
+            totals[other]["failed"] += 1
+            extra.failed[clause].add(record["case"])
         if record.get("refusal") is True and record["outcome"] not in ("not-applicable", "not-run"):
             verdict.refusals += 1
     for key, verdict in table.items():
