@@ -8,7 +8,9 @@ failure) carrying the end of its stderr; the next call starts a fresh process.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -209,7 +211,10 @@ def exec_driver(command: str, backend: str | None = None, options: Mapping[str, 
     Its service is the option ``service``, or else the one service that has a backend of that name
     (a URL: the service with a remote backend; an absolute path: the one with a local backend).
     """
-    argv(command)  # a command that cannot be split is refused now, with the reference that named it
+    program = argv(command)[0]  # a command that cannot be split or found is refused now, before any run
+    if shutil.which(program) is None:
+        where = "no such executable file" if os.sep in program else "not found on PATH"
+        raise DriverError(f"exec:{command}: cannot run {program!r}: {where}")
     service = service_of(command, backend, options or {})
     return type("ExecDriver", (ExecDriver,), {"command": command, "service": service, "__module__": __name__})
 

@@ -1,0 +1,3 @@
+module gspc.example/memory
+
+go 1.19
