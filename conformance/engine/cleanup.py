@@ -19,7 +19,7 @@ from conformance.driver import DriverError
 from conformance.engine.interrupts import watch_user_interrupts
 from conformance.engine.tracker import Ledger, confined, present, remove
 from conformance.redact import Redactor
-from conformance.targets import Target, TargetUnavailable, close_driver, open_target
+from conformance.targets import Target, TargetUnavailable, open_target
 
 SHOWN = 20  # paths named per list in the report; the counts are always complete
 SHOWN_CHARS = 300  # of one refused journal path or line
@@ -141,10 +141,11 @@ def _clean_target(
     """Remove one target's paths and report; True if any of them remains (or the target cannot open)."""
     redactor.pairs(options)  # learn the secrets of --option values before anything can echo them
     try:
-        driver = open_target(Target.parse(name, options))
+        opened = open_target(Target.parse(name, options))
     except (TargetUnavailable, DriverError) as exc:
         say(f"{name}: cannot clean {len(paths)} paths: {exc}")
         return True
+    driver = opened.driver
     removed, absent, remain = [], [], []
     try:
         for path in paths:
@@ -155,7 +156,7 @@ def _clean_target(
             else:
                 remain.append(path)
     finally:
-        close_driver(driver)
+        opened.close()
     say(f"{name}: removed {len(removed)}, already gone {len(absent)}, remaining {len(remain)} of {len(paths)}")
     for label, group in (("removed", removed), ("remaining", remain)):
         if group:

@@ -13,6 +13,7 @@ from typing import Any
 from conformance import errors
 from conformance.driver import OBJECT_OPERATIONS, Object
 from conformance.engine.interrupts import CaseTimeout, propagates
+from conformance.spec.paths import path_problem
 
 CREATING = frozenset({"write", "create_append", "write_append"})
 LIST_LIMIT = 10_000  # a list that yields more than this is cut, so a runaway iterator cannot hang a case
@@ -23,29 +24,18 @@ class OutsideRun(Exception):
 
 
 def confined(path: Any, prefix: str, *, listing: bool = False) -> str | None:
-    """Why ``path`` is not a path under ``prefix``, judged by segments; None when it is."""
+    """Why ``path`` is not a path under ``prefix``, judged by segments (the spec's path rule); None when it is.
+
+    A listing prefix may be the case prefix itself or end with one '/'.
+    """
     if not isinstance(path, str):
         return "is not a string"
-    if "\x00" in path:
-        return "contains a NUL"
-    if "\\" in path:
-        return "contains a backslash"
-    if path.startswith("/"):
-        return "is absolute"
-    head = prefix.removesuffix("/").split("/") if prefix else []
-    parts = path.split("/")
-    if parts[: len(head)] != head:
-        return f"is not under {prefix!r}"
-    if listing and parts[-1] == "":  # a listing prefix may end with one '/', or be the prefix itself
-        parts.pop()
-        if len(parts) == len(head) and path.endswith("/"):
-            return None
-    if len(parts) == len(head):
-        return f"names {prefix!r} itself, not a path under it"
-    for segment in parts:
-        if segment in ("", ".", ".."):
-            return f"has {'an empty' if not segment else 'a ' + repr(segment)} segment"
-    return None
+    head = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    if path_problem(head, prefix=True):  # a prefix that is not confined itself confines nothing
+        return f"is under {prefix!r}, which {path_problem(head, prefix=True)}"
+    if not path.startswith(head):
+        return f"is not under {head!r}"
+    return path_problem(path[len(head) :], prefix=listing)
 
 
 def present(driver: Any, path: str) -> bool | None:
