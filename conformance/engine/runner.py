@@ -38,14 +38,19 @@ class CaseRun:
     def passed(self) -> bool:
         return self.failure is None
 
-    def fail(self, clause: str, step: int, op: str, expected: str, actual: str) -> None:
-        """Record that ``clause`` failed at a step (once per clause: its first breach is the evidence)."""
+    def fail(self, clause: str, step: int, op: str, expected: str, actual: str, own: bool = False) -> None:
+        """Record that ``clause`` failed at a step (once per clause: its first breach is the evidence).
+
+        The headline is the case's own failure (``own``) when there is one, else the first breach.
+        """
         spec, known = invariants.clauses().get(clause, (None, None))
         entry = {"clause": clause, "spec": spec, "rule": known.rule if known else None,
                  "level": known.level if known else None, "step": step, "op": op,
                  "expected": expected, "actual": actual}  # fmt: skip
         if self.failure is None:
-            self.failure = {"step": step, "op": op, "expected": expected, "actual": actual, "clauses": []}
+            self.failure = {"clauses": []}
+        if own or "step" not in self.failure:
+            self.failure.update(step=step, op=op, expected=expected, actual=actual)
         if all(c["clause"] != clause for c in self.failure["clauses"]):
             self.failure["clauses"].append(entry)
 
@@ -95,7 +100,7 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults)
             claimed = [token for token in expect["undeclared"] if declared.has(token)]
             if claimed:
                 shown = ", ".join(claimed)
-                run.fail(judged, index, op, f"a declaration without {shown}", f"declares {shown}")
+                run.fail(judged, index, op, f"a declaration without {shown}", f"declares {shown}", own=True)
                 return
         for copy in range(int(step.get("repeat", 1))):
             spec_args = dict(step[op] or {})
@@ -113,7 +118,7 @@ def _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap
     if isinstance(obj, Object) and confined(obj.path, prefix):  # a driver's Object naming a path it was not given
         actual = f"the Object saved from the driver is at {obj.path!r}, not under the case's prefix"
         run.fail(invariants.RENAME, index, op, "an Object at the path the case asked for", actual)
-        run.fail(judged, index, op, "the step to run on the object the case created", actual)
+        run.fail(judged, index, op, "the step to run on the object the case created", actual, own=True)
         return False
     trace: dict[str, Any] = {"op": op, "args": _shown(args, prefix, redactor)}
     start = time.perf_counter()
@@ -140,16 +145,18 @@ def _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap
         run.fail(breach.clause, index, op, bounded(breach.expected), bounded(redactor.scrub(breach.actual)))
     unusable = next((b for b in breaches if b.unusable), None)
     if unusable is not None and (step.get("expect") or "save" in step):  # the case would read this result
-        run.fail(judged, index, op, bounded(unusable.expected), bounded(redactor.scrub(unusable.actual)))
+        run.fail(judged, index, op, bounded(unusable.expected), bounded(redactor.scrub(unusable.actual)), own=True)
         return False
     try:
         label = check(step.get("expect", {}), op, path, outcome, prefix, limits, cap)
     except Mismatch as miss:
-        run.fail(judged, index, op, bounded(redactor.scrub(miss.expected)), bounded(redactor.scrub(miss.actual)))
+        run.fail(
+            judged, index, op, bounded(redactor.scrub(miss.expected)), bounded(redactor.scrub(miss.actual)), own=True
+        )
         return False
     moved = _object_fields(step.get("expect", {}).get("object", {}), args.get("obj"), limits)
     if moved:  # the Object the step handed over, as the driver left it (write_append reports its offset there)
-        run.fail(judged, index, op, *moved)
+        run.fail(judged, index, op, *moved, own=True)
         return False
     if label and not copy:
         run.labels.append(label)

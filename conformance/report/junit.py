@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from conformance.records import failed_clauses
+
 #: How each outcome shows in JUnit: a pass, a failure, an error, or skipped (with the reason).
 JUNIT = {
     "passed": None,
@@ -60,6 +62,11 @@ def explain(record: dict[str, Any]) -> str:
     if failure := record.get("failure"):
         lines.append(f"  step {failure['step']} {failure['op']}: expected {failure['expected']}")
         lines.append(f"  {' ' * len(str(failure['step']))}      got {failure['actual']}")
+    for other in failed_clauses(record):  # invariants and IMPL fallbacks fail clauses beside the case's own
+        if other["clause"] != record["clause"]:
+            where = f"{other['clause']} ({other.get('level')}, {other.get('rule')}) at step {other.get('step')}"
+            lines.append(f"  also failed {where} {other.get('op')}: expected {other.get('expected')}")
+            lines.append(f"      got {other.get('actual')}")
     if record.get("reason"):
         lines.append(f"  {record['outcome']}: {record['reason']}")
     return "\n".join(lines)
