@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -209,6 +210,19 @@ def test_memory_over_the_protocol_gives_the_records_of_memory_in_process(tmp_pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     found = records(tmp_path / "out")
     assert _cases(found, PYTHON_MEMORY) == _cases(found, "memory") != {}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("moto") is None, reason="needs gsp-conformance[s3]")
+def test_an_exec_driver_on_a_backend_gets_its_endpoint_and_the_fault_proxy(tmp_path: Path) -> None:
+    """The S3 driver over stdio on moto's server: the endpoint arrives in the start, the faults reach it."""
+    exec_s3 = f"exec:{sys.executable} -m conformance.protocol conformance.adapters.s3:S3Driver@moto-server"
+    done = gspc("run", "--spec", "errors", "--target", "s3@moto-server", "--target", exec_s3, "--out", "out",
+                cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = records(tmp_path / "out")
+    assert _cases(found, exec_s3) == _cases(found, "s3@moto-server")
+    faulted = [r for r in found if r["target"] == exec_s3 and any("fault" in step for step in r["steps"])]
+    assert faulted and {r["outcome"] for r in faulted} <= {"passed", "observed"}
 
 
 @pytest.mark.parametrize("language", ["go", "js"])
