@@ -25,6 +25,7 @@ from conformance import outputs, scaffold
 from conformance.backends import known as known_backends
 from conformance.driver import Capabilities, DriverError
 from conformance.engine.cleanup import Option, clean_run
+from conformance.engine.interrupts import CaseTimeout, deadline
 from conformance.engine.payloads import SizeError, parse_size
 from conformance.inventory import bundled_targets, describe_target
 from conformance.naming import suggest
@@ -521,7 +522,7 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     records = load_run(out)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     html = out / "index.html" if (out / "index.html").is_file() else None  # written by the run's finalize
-    declared = _declared(args.target, args.option)
+    declared = _declared(args.target, args.option, args.timeout)
     cert = certificate.build(records, out / "records.jsonl", summary, html, declared)
     certificate.write(out / "certificate.json", cert)
     scope = certificate.implemented(cert)
@@ -533,16 +534,17 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     return code
 
 
-def _declared(name: str, options: list[str]) -> Capabilities | None:
-    """What the target's driver declares (the certified profile), or None if it cannot be opened again."""
+def _declared(name: str, options: list[str], timeout: float) -> Capabilities | None:
+    """What the target's driver declares (the certified profile), or None if it cannot be opened again in time."""
     try:
-        opened = open_target(parse_targets([name], options)[0])
-    except (RunError, DriverError, TargetUnavailable):
+        with deadline(timeout, "opening the target again took too long"):  # unsupervised here: bound it
+            opened = open_target(parse_targets([name], options)[0])
+            try:
+                return opened.capabilities
+            finally:
+                opened.close()
+    except (RunError, DriverError, TargetUnavailable, CaseTimeout):
         return None
-    try:
-        return opened.capabilities
-    finally:
-        opened.close()
 
 
 def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
