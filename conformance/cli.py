@@ -217,6 +217,19 @@ def _parser() -> argparse.ArgumentParser:
         help="a driver option (credentials otherwise come from the environment); repeatable",
     )
     clean.set_defaults(handler=cmd_clean)
+
+    explore = commands.add_parser(
+        "explore", help="generated operation sequences against a reference model; a failure becomes a YAML case"
+    )
+    explore.add_argument("target", metavar="TARGET", help="a target such as memory, s3@moto or module:Class")
+    explore.add_argument("--examples", type=int, default=100, metavar="N", help="sequences to try (default: 100)")
+    explore.add_argument("--steps", type=int, default=50, metavar="N", help="steps per sequence at most (default: 50)")
+    explore.add_argument("--time", type=float, default=None, metavar="S", help="start no sequence after S seconds")
+    explore.add_argument("--seed", type=int, default=None, metavar="S", help="the seed (default: random, reported)")
+    explore.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="output (default: reports)")
+    explore.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a driver option")
+    explore.add_argument("--timeout", type=float, default=60.0, metavar="S", help="per-step timeout (default: 60)")
+    explore.set_defaults(handler=cmd_explore)
     return parser
 
 
@@ -692,3 +705,15 @@ def cmd_init(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
     return clean_run(args.out / "ledger", args.run_id, args.option, Redactor())
+
+
+def cmd_explore(args: argparse.Namespace, extra: list[str]) -> int:
+    if extra:
+        raise UsageError(f"explore takes no pytest arguments: {' '.join(extra)}")
+    from conformance.explore.run import ExploreUsage, explore  # Hypothesis is imported only by explore
+
+    try:
+        return explore(args.target, options=args.option, out=args.out, examples=args.examples, steps=args.steps,
+                       seconds=args.time, seed_value=args.seed, timeout=args.timeout).exit_code  # fmt: skip
+    except ExploreUsage as exc:
+        raise UsageError(str(exc)) from None
