@@ -31,6 +31,7 @@ GRACE = 2.0  # seconds past a case's own timeout before the watchdog ends its pr
 POLL = 0.1
 LINE_LIMIT = 8192  # characters of one line of the child's output shown on the terminal
 INTERRUPT_WAIT = 5.0  # seconds a child gets to stop after Ctrl-C before it is killed
+PYTEST_USAGE = "ERROR: "  # how pytest prints a UsageError
 
 
 @dataclass
@@ -211,5 +212,8 @@ def _relay(stream: IO[bytes] | None, sink: IO[str], redactor: Redactor) -> None:
     while piece := stream.readline(LINE_LIMIT):
         text = piece.decode("utf-8", errors="replace")
         newline = text.endswith("\n")
-        sink.write(printable(redactor.scrub(text.rstrip("\n")), LINE_LIMIT) + ("\n" if newline else ""))
+        line = text.rstrip("\n")
+        if line.startswith(PYTEST_USAGE):  # the plugin refused its configuration: say it in gspc's voice
+            line = "gspc: " + line.removeprefix(PYTEST_USAGE)
+        sink.write(printable(redactor.scrub(line), LINE_LIMIT) + ("\n" if newline else ""))
         sink.flush()
