@@ -154,16 +154,32 @@ def test_every_line_of_a_session_follows_the_schema(monkeypatch: pytest.MonkeyPa
     assert seen[1][0]["secrets"] == ["server_side_encryption_customer_key"]
     results = {"start": "started", "write": "object", "stat": "object", "create_append": "object",
                "read": "base64", "write_append": "appended"}  # fmt: skip
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    parts = {name: _part(name) for name in {"request", "answer", *results.values()}}
     for request, answer in seen:
-        jsonschema.validate(request, _part("request"))
-        jsonschema.validate(answer, _part("answer"))
+        parts["request"].validate(request)
+        parts["answer"].validate(answer)
         if "result" in answer and request["op"] in results:
-            jsonschema.validate(answer["result"], _part(results[request["op"]]))
+            parts[results[request["op"]]].validate(answer["result"])
 
 
-def _part(name: str) -> dict[str, Any]:
-    """The schema of one definition, with the others it refers to."""
-    return {"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"}
+def _part(name: str) -> jsonschema.Draft202012Validator:
+    """A validator for one definition of the schema, with the others it refers to."""
+    return jsonschema.Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"})
+
+
+@pytest.mark.parametrize(
+    ("part", "line"),
+    [
+        ("answer", {"seq": 1, "result": None, "error": {"class": "Unexpected"}}),
+        ("answer", {"seq": 1}),
+        ("request", {"seq": 1, "op": "rename", "path": "a", "pairs": {}, "secrets": []}),
+        ("request", {"seq": 1, "op": "write", "path": "a", "data": "not base64!", "pairs": {}, "secrets": []}),
+        ("object", {"path": "a", "mode": ["readable"]}),
+    ],
+)
+def test_the_schema_refuses_what_is_not_the_protocol(part: str, line: dict[str, Any]) -> None:
+    assert not _part(part).is_valid(line)
 
 
 # --- the client ---------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class ExecDriver:
         try:
             self._start()
         except ProcessFailure as exc:
-            raise DriverError(f"exec:{self.command}: {exc}") from None
+            raise DriverError(str(exc)) from None
 
     def capabilities(self) -> Capabilities:
         return self._caps
@@ -114,28 +114,24 @@ class ExecDriver:
         try:
             answer = self._exchange(wire.START, start, START_TIMEOUT)
         except UntypedError as exc:
-            self._drop()
-            raise ProcessFailure(f"the driver refused the start: {exc}{self._stderr()}") from None
+            raise self._broken(f"the driver refused the start: {exc}") from None
         if not isinstance(answer, dict):
             raise self._broken("the answer to start must be a JSON object")
         if answer.get("version") != wire.VERSION:
-            self._drop()
-            raise ProcessFailure(
+            raise self._broken(
                 f"the driver speaks protocol version {answer.get('version')!r}; this harness speaks {wire.VERSION}"
             )
         name, service = answer.get("name"), answer.get("service")
         if not isinstance(name, str) or not name or not (service is None or isinstance(service, str)):
             raise self._broken("the answer to start needs a non-empty string name (and service, if any, a string)")
         if self.service is not None and service is not None and service != self.service:
-            self._drop()
-            raise ProcessFailure(f"the driver speaks {service!r}, but the target binds it to a {self.service} backend")
+            raise self._broken(f"the driver speaks {service!r}, but the target binds it to a {self.service} backend")
         try:
             caps = wire.capabilities_from(answer.get("capabilities"))
         except wire.WireError as exc:
             raise self._broken(str(exc)) from None
         if self._caps.operations and (name, caps) != (self.name, self._caps):
-            self._drop()
-            raise ProcessFailure("the restarted process declared another name or other capabilities")
+            raise self._broken("the restarted process declared another name or other capabilities")
         self.name, self._caps = name, caps
 
     def _call(self, op: str, args: dict[str, Any], pairs: Mapping[str, Any], data: bytes | None = None) -> Any:
@@ -192,15 +188,14 @@ class ExecDriver:
         channel = self._channel
         self._drop()
         stderr = self._stderr(channel)
-        return ProcessFailure(f"driver process {self._argv[0]!r} (exec:{self.command}): {what}{stderr}")
+        return ProcessFailure(f"exec:{self.command}: {what}{stderr}")
 
     def _drop(self) -> None:
         channel, self._channel = self._channel, None
         if channel is not None:
             channel.kill()
 
-    def _stderr(self, channel: Channel | None = None) -> str:
-        channel = channel or self._channel
+    def _stderr(self, channel: Channel | None) -> str:
         text = channel.stderr() if channel is not None else ""
         return f"; its stderr ends with: {self._redactor.scrub(text.strip())}" if text.strip() else ""
 
