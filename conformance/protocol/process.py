@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -16,6 +18,16 @@ MAX_LINE = 256 * 1024 * 1024  # an answer carrying a 190 MiB payload fits; a flo
 TAIL = 2048  # bytes of stderr kept for a failure's message (the record bounds text at 4 KiB)
 CHUNK = 1 << 20
 GRACE = 2.0  # seconds a stopped process has to exit before it is killed
+
+
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None  # loaded here: the child after fork only calls it
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: killed when the harness process dies without stopping it (Linux)."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class ChannelError(Exception):
@@ -35,6 +47,7 @@ class Channel:
             stderr=subprocess.PIPE,
             env=None if env is None else dict(env),
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self._in, self._out = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         for fd in (self._in, self._out):  # a megabyte per system call instead of 64 KiB (Linux only)
