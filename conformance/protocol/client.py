@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-from conformance import backends
+from conformance import backends, errors
 from conformance.driver import Capabilities, DriverError, Object
 from conformance.protocol import wire
 from conformance.protocol.process import Channel, ChannelError
@@ -115,6 +115,8 @@ class ExecDriver:
             answer = self._exchange(wire.START, start, START_TIMEOUT)
         except UntypedError as exc:
             raise self._broken(f"the driver refused the start: {exc}") from None
+        except errors.StorageError as exc:  # refused credentials, say: there is no driver to run
+            raise self._broken(f"the driver refused the start: {type(exc).__name__}: {exc}") from None
         if not isinstance(answer, dict):
             raise self._broken("the answer to start must be a JSON object")
         if answer.get("version") != wire.VERSION:
