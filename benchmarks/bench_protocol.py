@@ -28,7 +28,7 @@ def commands(work: Path) -> dict[str, str]:
     found = {"Python (serve)": f"{sys.executable} -m conformance.protocol conformance.adapters.memory:MemoryDriver"}
     if shutil.which("go"):
         binary = work / "gspc-go-memory"
-        env = {**os.environ, "GOCACHE": str(work / "go-cache"), "GOPROXY": "off"}
+        env = {**os.environ, "GOCACHE": str(work / "go-cache"), "GOPATH": str(work / "go-path"), "GOPROXY": "off"}
         subprocess.run(["go", "build", "-o", str(binary), "."], cwd=ROOT / "examples" / "go", env=env, check=True)
         found["Go"] = str(binary)
     if shutil.which("node"):

@@ -59,7 +59,8 @@ def go_driver(tmp_path_factory: pytest.TempPathFactory) -> str:
         pytest.skip("go is not installed (Debian: apt-get install golang-go)")
     binary = tmp_path_factory.mktemp("go") / "gspc-go-memory"
     cache = tmp_path_factory.getbasetemp() / "go-cache"
-    env = {**os.environ, "GOCACHE": str(cache), "GOPROXY": "off", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+    env = {**os.environ, "GOCACHE": str(cache / "build"), "GOPATH": str(cache / "path"), "GOPROXY": "off",
+           "CGO_ENABLED": "0"}  # fmt: skip
     built = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=ROOT / "examples" / "go", env=env,
                            capture_output=True, text=True, timeout=180)  # fmt: skip
     assert built.returncode == 0, built.stderr
