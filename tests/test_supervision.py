@@ -15,7 +15,8 @@ import pytest
 from conftest import TESTS, gspc, records, summary
 
 VICTIM = "delete::delete-existing[unruly_drivers:{name}-size=0-path=flat]"
-ONLY = ["--spec", "delete", "--timeout", "1", "--out", "out", "--", "-k", "delete-existing or delete-missing"]
+# a timeout well above a healthy case (milliseconds) even on a loaded machine, and short enough to wait out
+ONLY = ["--spec", "delete", "--timeout", "3", "--out", "out", "--", "-k", "delete-existing or delete-missing"]
 
 
 def run(name: str, *extra: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -45,7 +46,7 @@ def test_a_case_that_ignores_its_deadline_is_ended_by_the_watchdog_and_the_run_g
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr
     found = outcomes(tmp_path / "out")
     outcome, reason = found.pop(VICTIM.format(name=name))
-    assert outcome == "failed" and "did not return within 1 s" in reason
+    assert outcome == "failed" and "did not return within 3 s" in reason
     assert ran_well(found)  # every other case ran, in a fresh process
     assert len(records(tmp_path / "out")) == len(set(json.loads(line)["nodeid"] for line in _manifest(tmp_path)))
     assert (tmp_path / "out" / "index.html").is_file() and summary(tmp_path / "out")["verdict"] == "non-conformant"
@@ -125,7 +126,7 @@ def test_a_driver_that_will_not_let_go_still_gets_its_verdict(name: str, tmp_pat
 def test_a_check_access_that_hangs_stops_the_run_with_one_line(tmp_path: Path) -> None:
     done = run("DeafCheckAccess", cwd=tmp_path)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr
-    assert "opening did not finish within 1 s" in done.stdout + done.stderr
+    assert "opening did not finish within 3 s" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 
 
