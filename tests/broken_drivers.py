@@ -71,12 +71,13 @@ class DeleteKeepsObject(MemoryDriver):
     """Delete reports success but leaves a non-empty object in place."""
 
     breaks = {
+        "delete.append-gone",
         "delete.removes",
         "delete.repeatable",
-        "delete.append-gone",
         "errors.not-exist",
         "errors.taxonomy",
         "sse.delete-needs-no-key",
+        "storager.list-exact",
     }
 
     def delete(self, path: str, **pairs: Any) -> None:
@@ -153,7 +154,12 @@ class CreateAppendKeepsOld(MemoryDriver):
 class WriteAppendCountWrong(MemoryDriver):
     """write_append returns one more than the bytes it appended."""
 
-    breaks = {"append.write-count"}
+    breaks = {
+        "append.after-commit-safe",
+        "append.offset-tracks",
+        "append.write-count",
+        "delete.append-gone",
+    }
 
     def write_append(self, obj: Object, data: bytes, **pairs: Any) -> int:
         return super().write_append(obj, data, **pairs) + 1
@@ -162,7 +168,12 @@ class WriteAppendCountWrong(MemoryDriver):
 class AppendOverwrites(MemoryDriver):
     """write_append replaces the content instead of appending to it."""
 
-    breaks = {"append.content-order", "append.complete", "append.after-commit-safe"}
+    breaks = {
+        "append.after-commit-safe",
+        "append.complete",
+        "append.content-order",
+        "append.offset-tracks",
+    }
 
     def write_append(self, obj: Object, data: bytes, **pairs: Any) -> int:
         count = super().write_append(obj, data, **pairs)
@@ -238,7 +249,12 @@ class AppendPairsIgnored(MemoryDriver):
 class RawKeyError(MemoryDriver):
     """Read of a missing path lets a raw KeyError escape, like an SDK exception."""
 
-    breaks = {"errors.not-exist", "errors.taxonomy", "errors.envelope"}
+    breaks = {
+        "errors.envelope",
+        "errors.not-exist",
+        "errors.taxonomy",
+        "sse.c-key-invalid",
+    }
 
     def read(self, path: str, **pairs: Any) -> bytes:
         if path not in self._objects:
@@ -314,14 +330,16 @@ class StatLosesSize(MemoryDriver):
     """stat reports no size."""
 
     breaks = {
+        "append.complete",
         "append.create-empty",
         "append.create-replaces",
-        "append.complete",
         "append.no-autorename",
         "delete.one-object",
-        "sse.s3-info",
         "sse.c-stat",
         "sse.refused-when-undeclared",
+        "sse.s3-info",
+        "storager.overwrite",
+        "storager.roundtrip",
     }
 
     def stat(self, path: str, **pairs: Any) -> Object:
@@ -506,7 +524,7 @@ class DeleteSwallowsFaults(FaultyMemory):
 class PartialWriteOnFault(FaultyMemory):
     """A write cut by a fault leaves the first half of the new content behind."""
 
-    breaks = {"errors.retry-succeeds"}
+    breaks = {"errors.faults-surface", "errors.retry-succeeds"}
 
     def write(self, path: str, data: bytes, **pairs: Any) -> Object:
         try:
