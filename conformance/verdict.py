@@ -81,8 +81,9 @@ def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
         totals[key][own] += 1
         if own in ("failed", "error"):
             verdict.failed[record["clause"]].add(record["case"])
+        covered = (record.get("waiver") or {}).get("covers") if record["outcome"] == "waived" else None
         for clause, entry in failed.items():  # invariants and IMPL fallbacks count under their own clause
-            if clause == record["clause"]:  # counted above (a waiver covers it)
+            if clause == record["clause"] or covered in ("all", clause):  # counted above, or waived
                 continue
             other = (record["target"], entry.get("spec") or record["spec"])
             extra = table.setdefault(other, Verdict(*other))

@@ -38,12 +38,14 @@ class Waiver:
     def expired(self, today: dt.date | None = None) -> bool:
         return self.expires is not None and self.expires < (today or dt.date.today())
 
-    def as_record(self) -> dict[str, str | None]:
+    def as_record(self, judged: str) -> dict[str, str | None]:
+        """The waiver as a record shows it; ``covers`` is the clause it waives, or "all" of the case's failures."""
         return {
             "reason": self.reason,
             "link": self.link,
             "file": self.file,
             "expires": self.expires.isoformat() if self.expires else None,
+            "covers": judged if self.clause else "all",
         }
 
 

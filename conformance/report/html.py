@@ -28,7 +28,6 @@ from typing import Any
 
 from conformance.records import OUTCOMES, PROBLEMS
 from conformance.report.diff import change
-from conformance.report.terminal import plain_behaviour
 from conformance.verdict import compute
 
 LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "MAY": 2, "IMPL": 3}
@@ -178,7 +177,7 @@ def build(
         else:
             fl.append(-1)
         behaviour = r.get("behaviour")
-        bh.append(sid(plain_behaviour(behaviour) if type(behaviour) is str else behaviour))
+        bh.append(sid(behaviour))
         waiver = r.get("waiver")
         wv.append(waivers.setdefault(dumps(waiver, sort_keys=True, default=repr), len(waivers)) if waiver else -1)
         wk.append(sid(r.get("worker")))
@@ -202,7 +201,7 @@ def build(
         "verdicts": _verdicts(summary, baseline),
         "agg": [[c, t, o, count] for (c, t, o), count in agg.items()],
         "problems": [[c, t, n] for (c, t), n in first_problem.items()],
-        "behaviours": _plain(summary.get("behaviours") or {}),
+        "behaviours": summary.get("behaviours") or {},
         "baseline": _baseline_head(baseline, ch, base),
         "records": len(records),
     }
@@ -228,15 +227,6 @@ def _identified(record: Any) -> dict[str, Any]:
     if all(type(record.get(k)) is str for k in _IDENTITY):
         return record
     return {**record, **{k: _label(record.get(k, "")) for k in _IDENTITY}}
-
-
-def _plain(behaviours: Any) -> Any:
-    """The behaviour matrix with its labels in plain words; anything odd is left for the page to show as JSON."""
-    if not isinstance(behaviours, dict):
-        return behaviours
-    return {key: {t: [plain_behaviour(x) if type(x) is str else x for x in labels] if isinstance(labels, list)
-                  else labels for t, labels in row.items()} if isinstance(row, dict) else row
-            for key, row in behaviours.items()}  # fmt: skip
 
 
 def _label(value: Any) -> str:

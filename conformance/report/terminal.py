@@ -22,8 +22,6 @@ LEGEND = (
 )
 #: The outcome words of the README, in the order a count line names them.
 WORDS = ("passed", "failed", "error", "unexpectedly-passed", "waived", "observed", "not-applicable", "not-run")
-#: Behaviour labels the engine writes, and how a reader is told them.
-_UNLISTED = re.compile(r"unlisted at (step \d+ \S+): ", re.S)
 
 #: What a driver's text must not send to a terminal raw: C0 controls but newline and tab (ESC starts
 #: ANSI sequences that recolour, move the cursor or retitle the window; CR overwrites the line), DEL,
@@ -132,19 +130,12 @@ def counts(totals: dict[str, int]) -> str:
     return ", ".join(named) or "no case"
 
 
-def plain_behaviour(label: str) -> str:
-    """A behaviour label in plain words: what the driver did, and whether the spec lists it."""
-    if label == "as listed":
-        return "as the spec lists"
-    return _UNLISTED.sub(r"not a behaviour the spec lists: at \1: ", label)
-
-
 def behaviour_lines(behaviours: dict[str, dict[str, list[str]]]) -> list[str]:
     """Implementation-defined behaviour, one line per case, where the targets differ."""
     lines = []
     for key, row in behaviours.items():
         if len({tuple(v) for v in row.values()}) > 1:
-            shown = {t: " / ".join(plain_behaviour(str(label)) for label in v) for t, v in row.items()}
+            shown = {t: " / ".join(str(label) for label in v) for t, v in row.items()}
             text = f"{key}: " + "; ".join(f"{t} {labels}" for t, labels in shown.items())
             lines.append(f"  {printable(text)}")
     return ["implementation-defined behaviour that differs between targets:", *lines] if lines else []
