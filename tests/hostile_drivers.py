@@ -61,7 +61,7 @@ class WriteReturnsDict(Hostile):
 class ReadReturnsStr(Hostile):
     """read returns the content decoded as text."""
 
-    does = "read returned str, not bytes"
+    does = "read returned str"
     spec = "errors"  # delete reads only in SHOULD cases, and a SHOULD failure exits 0
 
     def read(self, path: str, **pairs: Any) -> Any:
@@ -71,7 +71,7 @@ class ReadReturnsStr(Hostile):
 class ReadReturnsInt(Hostile):
     """read returns the content's length."""
 
-    does = "read returned int, not bytes"
+    does = "read returned int"
     spec = "errors"  # delete reads only in SHOULD cases, and a SHOULD failure exits 0
 
     def read(self, path: str, **pairs: Any) -> Any:
@@ -123,7 +123,7 @@ class ListRaisesMidway(Hostile):
 class ListYieldsNonObjects(Hostile):
     """list yields paths and dicts instead of Objects."""
 
-    does = "list yielded str at position 0, not an Object"
+    does = "list yielded str, not an Object at position 0"
     spec = "errors"
 
     def list(self, prefix: str, **pairs: Any) -> Iterator[Any]:
@@ -201,28 +201,28 @@ class _BadMode(Hostile):
 class ModeNegative(_BadMode):
     """write returns an Object whose mode is -1 (which IntFlag would read as every bit)."""
 
-    does = "write returned Object whose mode -1 has bits outside the GSP modes"
+    does = "write returned an Object whose mode -1 has bits outside the GSP modes"
     mode = -1
 
 
 class ModeHuge(_BadMode):
     """write returns an Object whose mode is a 200-bit number."""
 
-    does = "write returned Object whose mode of 201 bits has bits outside the GSP modes"
+    does = "write returned an Object whose mode of 201 bits has bits outside the GSP modes"
     mode = 1 << 200
 
 
 class ModeString(_BadMode):
     """write returns an Object whose mode is a string."""
 
-    does = "write returned Object whose mode is str, not an int"
+    does = "write returned an Object whose mode is str, not an int"
     mode = "rw"
 
 
 class ModeUndefinedBits(_BadMode):
     """write returns an Object whose mode has a bit GSP does not define."""
 
-    does = "write returned Object whose mode 130 has bits outside the GSP modes"
+    does = "write returned an Object whose mode 130 has bits outside the GSP modes"
     mode = 128 | Mode.READ
 
 

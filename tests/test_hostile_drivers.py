@@ -73,7 +73,7 @@ def test_engine_judges_the_driver(name: str, tmp_path: Path, capfd: pytest.Captu
             assert len(found) <= LIMIT, f"{name}: a {len(found)}-character string in a record"
             assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in found), f"{name}: raw control in {found!r}"
     for failure in failures:
-        assert set(failure) == {"step", "op", "expected", "actual"}
+        assert set(failure) == {"step", "op", "expected", "actual", "clauses"}
         assert isinstance(failure["step"], int) and failure["op"] and failure["expected"]
 
 
