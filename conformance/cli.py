@@ -223,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     explore.add_argument("target", metavar="TARGET", help="a target such as memory, s3@moto or module:Class")
     explore.add_argument("--examples", type=int, default=100, metavar="N", help="sequences to try (default: 100)")
-    explore.add_argument("--steps", type=int, default=50, metavar="N", help="steps per sequence at most (default: 50)")
+    explore.add_argument("--steps", type=int, default=100, metavar="N", help="longest sequence (default: 100)")
     explore.add_argument("--time", type=float, default=None, metavar="S", help="start no sequence after S seconds")
     explore.add_argument("--seed", type=int, default=None, metavar="S", help="the seed (default: random, reported)")
     explore.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="output (default: reports)")

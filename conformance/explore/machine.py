@@ -25,25 +25,33 @@ PAYLOADS = st.builds(Payload, size=st.sampled_from(SIZES), seed=st.integers(1, 4
 PATHS = st.sampled_from((POOL[0], POOL[1], POOL[0], POOL[1], POOL[0], *POOL))
 SPANS = st.sampled_from(("whole", "offset", "size", "offset+size"))
 POSITIONS = st.integers(0, 1 << 24)
-SESSIONS = st.integers(0, 3)
+SHRINK_SECONDS = 5.0  # Hypothesis shrinks for this long at most; the step-deleting pass after it is quick
+SESSIONS_ENDED = 3
+SESSIONS = st.integers(0, SESSIONS_ENDED)
 #: The invariants every step is held to (a step that breaks none has met them all).
 INVARIANT_CLAUSES = frozenset({invariants.TAXONOMY, invariants.ENVELOPE, invariants.RESULTS})
-#: The rules and the capability each needs: a machine has only the rules its target declares.
+#: The rules and the capability each needs: a machine has only the rules its target declares. Hypothesis
+#: draws earlier names (in sorted order) more often, so the append rules, which need runs of steps, come first.
 NEEDS = {
-    "write": "write",
-    "read": "read",
-    "stat": "stat",
+    "append_bytes": "write_append",
+    "append_commit": "commit_append",
+    "append_create": "create_append",
+    "append_more": "write_append",
+    "append_refused": "create_append",
     "delete": "delete",
     "list": "list",
-    "create_append": "create_append",
-    "write_append": "write_append",
-    "commit_append": "commit_append",
-    "append_refused": "create_append",
+    "read": "read",
+    "stat": "stat",
+    "write": "write",
 }
 
 
+class Unreplayable(Exception):
+    """A replayed sequence uses a session whose create_append was left out."""
+
+
 class BudgetSpent(BaseException):
-    """The time budget ended before this example (a BaseException, so Hypothesis stops rather than shrinks)."""
+    """The time budget (or the shrinking time) ended before this example: a BaseException, so Hypothesis stops."""
 
 
 @dataclass
@@ -76,10 +84,12 @@ def merged(expects: Any) -> dict[str, Any]:
 class Contradiction(Exception):
     """The driver contradicted the model: the clause, the step, what was expected and what happened."""
 
-    def __init__(self, clause: str, steps: list[Step], expect: dict[str, Any], miss: Mismatch) -> None:
+    def __init__(self, clause: str, steps: list[Step], expect: dict[str, Any], miss: Mismatch,
+                 calls: list[tuple[str, dict[str, Any]]] | None = None) -> None:  # fmt: skip
         super().__init__(f"{clause}: step {len(steps)} {steps[-1].op}: expected {miss.expected}, got {miss.actual}")
         self.clause = clause
         self.steps = list(steps)
+        self.calls = list(calls or [])
         self.expect = expect
         self.expected = miss.expected
         self.actual = miss.actual
@@ -101,7 +111,8 @@ class Context:
     steps: int = 0
     checked: set[str] = field(default_factory=set)
     leftovers: list[str] = field(default_factory=list)
-    failing: bool = False
+    best: Contradiction | None = None  # the shortest failure so far: shrinking works from it
+    shrink_until: float | None = None
     timed_out: bool = False
     machine: ExploreMachine | None = None
 
@@ -117,67 +128,109 @@ class ExploreMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         ctx = self.ctx
-        if ctx.ends is not None and not ctx.failing and time.perf_counter() > ctx.ends:
+        now = time.perf_counter()
+        if ctx.best is None and ctx.ends is not None and now > ctx.ends:
             raise BudgetSpent
+        if ctx.shrink_until is not None and now > ctx.shrink_until:
+            raise BudgetSpent  # Hypothesis's shrinking has had its time: minimize() finishes from the best so far
         ctx.examples += 1
         self.prefix = f"{ctx.root}/explore/{ctx.examples}/"
         self.tracker = Tracker(ctx.driver, ctx.target, self.prefix, ctx.ledger)
         self.model = Model()
         self.steps: list[Step] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.named: dict[str, Handle] = {}  # sessions by the name their create_append step gave them
         ctx.machine = self
 
     @rule(path=PATHS, payload=PAYLOADS)
     def write(self, path: str, payload: Payload) -> None:
-        payload = self._fit(payload, "write_size_maximum")
-        checks = self.model.write(path, payload)
-        self._call("write", {"path": path, "data": payload}, checks)
+        self.do("write", path=path, payload=payload)
 
     @rule(path=PATHS, span=SPANS, a=POSITIONS, b=POSITIONS)
     def read(self, path: str, span: str, a: int, b: int) -> None:
-        pairs = self._span(path, span, a, b)
-        self._call("read", {"path": path, **pairs}, self.model.read(path, pairs))
+        self.do("read", path=path, span=span, a=a, b=b)
 
     @rule(path=PATHS)
     def stat(self, path: str) -> None:
-        self._call("stat", {"path": path}, self.model.stat(path))
+        self.do("stat", path=path)
 
     @rule(path=PATHS)
     def delete(self, path: str) -> None:
-        self._call("delete", {"path": path}, self.model.delete(path))
+        self.do("delete", path=path)
 
     @rule(prefix=st.sampled_from(PREFIXES))
     def list(self, prefix: str) -> None:
-        self._call("list", {"prefix": prefix}, self.model.list(prefix))
+        self.do("list", prefix=prefix)
 
     @rule(path=PATHS)
-    def create_append(self, path: str) -> None:
-        handle, checks = self.model.create_append(path)
-        handle.obj = self._call("create_append", {"path": path}, checks, save=handle.name)
+    def append_create(self, path: str) -> None:
+        self.do("create_append", path=path, key=f"h{len(self.model.handles) + 1}")
 
     @rule(back=SESSIONS, payload=PAYLOADS)
-    def write_append(self, back: int, payload: Payload) -> None:
-        handle = self._session(back)
-        if handle is None:
-            return
-        payload = self._fit(payload, "append_size_maximum", "append_total_size_maximum", handle)
-        checks = self.model.write_append(handle, payload)
-        self._call("write_append", {"obj": handle, "data": payload}, checks)
+    def append_bytes(self, back: int, payload: Payload) -> None:
+        key = self._session(back)
+        if key is not None:
+            self.do("write_append", key=key, payload=payload)
+
+    @rule(back=SESSIONS, payload=PAYLOADS)
+    def append_more(self, back: int, payload: Payload) -> None:
+        """A second rule for write_append, so it is drawn twice as often: bugs that need several appends."""
+        self.append_bytes(back, payload)
 
     @rule(back=SESSIONS)
-    def commit_append(self, back: int) -> None:
-        handle = self._session(back)
-        if handle is None:
-            return
-        self._call("commit_append", {"obj": handle}, self.model.commit_append(handle))
+    def append_commit(self, back: int) -> None:
+        key = self._session(back)
+        if key is not None:
+            self.do("commit_append", key=key)
 
     @rule(path=PATHS, op=st.sampled_from(("write_append", "commit_append")), payload=PAYLOADS)
     def append_refused(self, path: str, op: str, payload: Payload) -> None:
         """An object without the append bit (one rule for both operations, so it is drawn no more than others)."""
-        if not self.ctx.has(op):
-            return
-        args = (
-            {"obj": path, "data": self._fit(payload, "append_size_maximum")} if op == "write_append" else {"obj": path}
-        )
+        if self.ctx.has(op):
+            self.do("append_refused", path=path, op=op, payload=payload)
+
+    def do(self, name: str, **args: Any) -> None:
+        """Run one operation with its arguments resolved, remembered so that the sequence can be replayed."""
+        self.calls.append((name, args))
+        getattr(self, f"_{name}")(**args)
+
+    def _write(self, path: str, payload: Payload) -> None:
+        payload = self._fit(payload, "write_size_maximum")
+        checks = self.model.write(path, payload)
+        self._call("write", {"path": path, "data": payload}, checks)
+
+    def _read(self, path: str, span: str, a: int, b: int) -> None:
+        pairs = self._span(path, span, a, b)
+        self._call("read", {"path": path, **pairs}, self.model.read(path, pairs))
+
+    def _stat(self, path: str) -> None:
+        self._call("stat", {"path": path}, self.model.stat(path))
+
+    def _delete(self, path: str) -> None:
+        self._call("delete", {"path": path}, self.model.delete(path))
+
+    def _list(self, prefix: str) -> None:
+        self._call("list", {"prefix": prefix}, self.model.list(prefix))
+
+    def _create_append(self, path: str, key: str) -> None:
+        handle, checks = self.model.create_append(path)
+        self.named[key] = handle
+        handle.obj = self._call("create_append", {"path": path}, checks, save=handle.name)
+
+    def _write_append(self, key: str, payload: Payload) -> None:
+        handle = self._named(key)
+        payload = self._fit(payload, "append_size_maximum", "append_total_size_maximum", handle)
+        checks = self.model.write_append(handle, payload)
+        self._call("write_append", {"obj": handle, "data": payload}, checks)
+
+    def _commit_append(self, key: str) -> None:
+        handle = self._named(key)
+        self._call("commit_append", {"obj": handle}, self.model.commit_append(handle))
+
+    def _append_refused(self, path: str, op: str, payload: Payload) -> None:
+        args: dict[str, Any] = {"obj": path}
+        if op == "write_append":
+            args["data"] = self._fit(payload, "append_size_maximum")
         self._call(op, args, self.model.refused_append())
 
     def teardown(self) -> None:
@@ -187,11 +240,17 @@ class ExploreMachine(RuleBasedStateMachine):
         with deadline(self.ctx.timeout, "cleanup did not finish"):
             self.ctx.leftovers += self.tracker.cleanup()
 
-    def _session(self, back: int) -> Handle | None:
-        """A session by number: 0 is the newest still open (shrinking moves there), then older, then ended ones."""
-        handles = self.model.handles[::-1]
-        ordered = [h for h in handles if h.open] + [h for h in handles if not h.open]
-        return ordered[back % len(ordered)] if ordered else None
+    def _session(self, back: int) -> str | None:
+        """A session by number: mostly an open one (0 the newest: shrinking moves there), 3 an ended one."""
+        live = [k for k in reversed(self.named) if self.named[k].open]
+        ended = [k for k in reversed(self.named) if not self.named[k].open]
+        keys = (ended or live) if back == SESSIONS_ENDED else (live or ended)
+        return keys[back % len(keys)] if keys else None
+
+    def _named(self, key: str) -> Handle:
+        if key not in self.named:  # a replay without the create_append this step used
+            raise Unreplayable(key)
+        return self.named[key]
 
     def _fit(self, payload: Payload, limit: str, total: str | None = None, handle: Handle | None = None) -> Payload:
         """The payload cut to the driver's declared limits: going over one is another clause, not this machine's."""
@@ -247,8 +306,13 @@ class ExploreMachine(RuleBasedStateMachine):
 
     def _fail(self, clause: str, expect: dict[str, Any], miss: Mismatch) -> None:
         """Raised outside any handler: one failure origin, so Hypothesis shrinks every contradiction as one."""
-        self.ctx.failing = True
-        raise Contradiction(clause, self.steps, expect, miss)
+        found = Contradiction(clause, self.steps, expect, miss, self.calls)
+        ctx = self.ctx
+        if ctx.best is None:
+            ctx.shrink_until = time.perf_counter() + SHRINK_SECONDS
+        if ctx.best is None or len(found.steps) < len(ctx.best.steps):
+            ctx.best = found
+        raise found
 
     def _driver_args(self, args: dict[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -296,6 +360,38 @@ def _trace(step: Step, outcome: tuple[Any, BaseException | None], seconds: float
         trace["error"] = {"type": type_name(error), "message": bounded(text(error)),
                           "retryable": attr(error, "retryable", False) is True}  # fmt: skip
     return trace
+
+
+def replay(machine: type[ExploreMachine], calls: list[tuple[str, dict[str, Any]]]) -> Contradiction | None:
+    """Run a sequence of resolved calls as a fresh example; the contradiction it raises, if any."""
+    example = machine()
+    try:
+        for name, args in calls:
+            example.do(name, **args)
+    except Contradiction as found:
+        return found
+    except Unreplayable:
+        return None
+    finally:
+        example.teardown()
+    return None
+
+
+def minimize(machine: type[ExploreMachine], failure: Contradiction) -> Contradiction:
+    """Leave out steps one at a time while the same clause still fails: the steps Hypothesis could not delete
+    (a removal that shifts which session a later step picks) go too."""
+    machine.ctx.shrink_until = None  # Hypothesis is done: the replays below must not stop at its deadline
+    best, index = failure, 0
+    while index < len(best.calls):
+        name, args = best.calls[index]
+        dropped = args.get("key") if name == "create_append" else None  # its session's steps go with it
+        trial = [c for i, c in enumerate(best.calls) if i != index and (dropped is None or c[1].get("key") != dropped)]
+        found = replay(machine, trial)
+        if found is not None and found.clause == best.clause:
+            best = found
+        else:
+            index += 1
+    return best
 
 
 def machine_for(ctx: Context) -> type[ExploreMachine]:

@@ -3,12 +3,11 @@
 Where the rules leave a behaviour to the implementation (reads before commit, writes after commit or
 delete, two sessions on one path), the model does not guess: the path becomes unknown until a write
 or delete defines it again, and steps on it are held to the invariants only. NFC and NFD spellings
-are two objects (``storager.path-exact``): a miss on one while the other exists is charged to that clause.
+are two objects (``storager.path-exact``).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,12 +87,6 @@ class Handle:
         return self.name
 
 
-def aliases(path: str) -> list[str]:
-    """Pool paths that are the same name in another unicode normalisation."""
-    nfc = unicodedata.normalize("NFC", path)
-    return [p for p in POOL if p != path and unicodedata.normalize("NFC", p) == nfc]
-
-
 class Model:
     """What the pool holds; each operation returns the checks of its step and updates the state."""
 
@@ -113,7 +106,7 @@ class Model:
         else:
             clause = "storager.roundtrip" if self.paths[path] is ABSENT else "storager.overwrite"
         self._define(path, Known((payload,), clause, clause))
-        return [Check(self._exact(path, clause), {})]
+        return [Check(clause, {})]
 
     def read(self, path: str, pairs: dict[str, int]) -> list[Check]:
         state = self.paths[path]
@@ -123,8 +116,8 @@ class Model:
             return [Check(self._absent_clause(path), {"error": "ObjectNotExist"})]
         expected = content(state.chunks)
         if pairs:
-            return [Check(self._exact(path, "errors.range-honoured"), {"bytes": {"slice": expected, **pairs}})]
-        return [Check(self._exact(path, state.read_clause), {"bytes": expected})]
+            return [Check("errors.range-honoured", {"bytes": {"slice": expected, **pairs}})]
+        return [Check(state.read_clause, {"bytes": expected})]
 
     def stat(self, path: str) -> list[Check]:
         state = self.paths[path]
@@ -135,7 +128,7 @@ class Model:
         expect: dict[str, Any] = {"size": state.size}
         if state.stat_clause == "append.complete":  # the clause that promises the read bit
             expect["mode"] = {"has": ["read"]}
-        return [Check(self._exact(path, state.stat_clause), expect)]
+        return [Check(state.stat_clause, expect)]
 
     def delete(self, path: str) -> list[Check]:
         state, pending, removed = self.paths[path], self._open_on(path), path in self.removed
@@ -156,12 +149,17 @@ class Model:
         known = [p for p in under if isinstance(self.paths[p], Known)]
         committed = [p for p in known if self.paths[p].read_clause == "append.content-order"]
         # a commit that left no object is the commit's failure, whatever step shows it
-        checks = [Check("append.content-order", {"paths": {"includes": committed}})] if committed else []
+        checks = [Check("append.content-order", {"paths": {"includes": committed}, "sizes": self._sizes(committed)})]
+        checks = checks if committed else []
+        sizes = {"sizes": self._sizes(known)} if known else {}
         if all(self.paths[p] is not UNKNOWN for p in under):
-            return [*checks, Check("storager.list-exact", {"paths": {"exactly": known}})]
+            return [*checks, Check("storager.list-exact", {"paths": {"exactly": known}, **sizes})]
         excludes = [p for p in under if self.paths[p] is ABSENT]
         paths = {k: v for k, v in (("includes", known), ("excludes", excludes)) if v}
-        return [*checks, Check("storager.list-exact", {"paths": paths} if paths else {})]
+        return [*checks, Check("storager.list-exact", {"paths": paths, **sizes} if paths else {})]
+
+    def _sizes(self, paths: list[str]) -> dict[str, int]:
+        return {p: self.paths[p].size for p in paths}
 
     def create_append(self, path: str) -> tuple[Handle, list[Check]]:
         existing = self.paths[path] is not ABSENT
@@ -196,11 +194,7 @@ class Model:
         return [Check("append.mode-check", {"error": "ObjectModeInvalid"})]
 
     def _absent_clause(self, path: str) -> str:
-        return self._exact(path, "delete.removes" if path in self.removed else "errors.not-exist")
-
-    def _exact(self, path: str, clause: str) -> str:
-        """``storager.path-exact`` while another spelling of the path exists: a driver may have merged the two."""
-        return "storager.path-exact" if any(self.paths[a] is not ABSENT for a in aliases(path)) else clause
+        return "delete.removes" if path in self.removed else "errors.not-exist"
 
     def _open_on(self, path: str) -> bool:
         return any(h.open and h.path == path for h in self.handles)

@@ -20,7 +20,7 @@ from conformance.engine.expect import Mismatch
 from conformance.engine.interrupts import CaseTimeout, watch_user_interrupts
 from conformance.engine.tracker import Ledger
 from conformance.explore.cases import safe_name, write_case
-from conformance.explore.machine import BudgetSpent, Context, Contradiction, machine_for
+from conformance.explore.machine import BudgetSpent, Context, Contradiction, machine_for, minimize
 from conformance.explore.results import SPEC, TITLE, Budget, case_id, record
 from conformance.records import RecordWriter, new_run_id
 from conformance.redact import Redactor
@@ -28,7 +28,7 @@ from conformance.report.summary import finalize
 from conformance.report.terminal import printable
 from conformance.targets import OpenTarget, Target, TargetUnavailable, load_driver_class, open_target
 
-FALLBACK = "explore.write-read"  # the clause a record names when no step was judged at all
+FALLBACK = "storager.roundtrip"  # the clause a record names when no step was judged at all
 CODES = {"passed": 0, "not-applicable": 0, "failed": 1, "not-run": 3, "error": 3, "interrupted": 3}
 
 
@@ -87,7 +87,7 @@ def parse_options(items: list[str]) -> dict[str, str]:
 
 
 def explore(target_name: str, *, options: list[str] = (), out: Path = Path("reports"), examples: int = 100,
-            steps: int = 50, seconds: float | None = None, seed_value: int | None = None, timeout: float = 60.0,
+            steps: int = 100, seconds: float | None = None, seed_value: int | None = None, timeout: float = 60.0,
             say: Callable[[str], None] = print) -> Exploration:  # fmt: skip
     """Explore one target within the budget; write records, reports and any found case under ``out``."""
     for name, value in (("--examples", examples), ("--steps", steps), ("--time", seconds), ("--timeout", timeout)):
@@ -145,13 +145,16 @@ def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, tim
         print_blob=False,
         phases=[p for p in Phase if p is not Phase.explain],  # explaining re-runs the failure many times over
     )
-    test = seed(budget.seed)(get_state_machine_test(machine_for(ctx), settings=config))
+    # seeding the machine class, not the test, keeps the example database: a re-run replays a saved failure first
+    machine = machine_for(ctx)
+    test = get_state_machine_test(seed(budget.seed)(machine), settings=config)
     try:
         test()
     except Contradiction as exc:
-        result.failure = exc
+        result.failure = minimize(machine, exc)
     except BudgetSpent:
-        pass
+        if ctx.best is not None:
+            result.failure = minimize(machine, ctx.best)
     except CaseTimeout as exc:
         result.failure, result.reason = _timed_out(ctx, exc, timeout), "timed out"
     except KeyboardInterrupt:
@@ -161,9 +164,9 @@ def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, tim
         if found:
             result.failure, result.reason = found[0], "flaky: the shrunk sequence did not fail again"
         else:
-            result.outcome, result.reason = "error", f"harness error: {type(group).__name__}: {group}"
-    except Exception as exc:  # Hypothesis refused the machine, or the harness broke: no verdict either way
-        result.outcome, result.reason = "error", f"harness error: {type(exc).__name__}: {redactor.scrub(str(exc))}"
+            _broken(result, ctx, machine, group, redactor)
+    except Exception as exc:  # Hypothesis refused the machine or gave up shrinking, or the harness broke
+        _broken(result, ctx, machine, exc, redactor)
     result.seconds = time.perf_counter() - start
     result.sequences, result.steps = ctx.examples, ctx.steps
     result.clauses = sorted(ctx.checked)
@@ -177,6 +180,15 @@ def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, tim
             "not-applicable",
             "no step was judged: the target declares no operation explore generates, or the budget ended first",
         )
+
+
+def _broken(result: Exploration, ctx: Context, machine: Any, exc: BaseException, redactor: Redactor) -> None:
+    """After a failure was found, Hypothesis may still stop with an error of its own (an inconsistent replay
+    while shrinking): the failure stands, shrunk from the shortest one seen. Before one, there is no verdict."""
+    if ctx.best is not None:
+        result.failure = minimize(machine, ctx.best)
+    else:
+        result.outcome, result.reason = "error", f"harness error: {type(exc).__name__}: {redactor.scrub(str(exc))}"
 
 
 def _timed_out(ctx: Context, exc: CaseTimeout, timeout: float) -> Contradiction:
