@@ -119,7 +119,7 @@ def test_environment_properties_name_harness_targets_and_specs(run) -> None:
     props = dict(line.split("=", 1) for line in lines)
     assert props["verdict"] == "non-conformant" and props["gsp-conformance"]
     assert props["target.report_drivers\\:FailsAndBreaks"] == DRIVER
-    assert props["spec.GSP-46"].startswith("v2 sha256:") and "package.pytest" in props
+    assert props["spec.GSP-46"].startswith("v3 sha256:") and "package.pytest" in props
 
 
 def test_xdist_workers_write_every_result_once(tmp_path: Path) -> None:

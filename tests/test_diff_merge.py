@@ -99,7 +99,7 @@ def test_markdown_for_a_pull_request(runs: Path) -> None:
     assert done.returncode == 1
     text = done.stdout
     assert text.startswith("### :x: GSP conformance")
-    assert "#### New failures (7)" in text and "| spec | level | clause | case | old → new | detail |" in text
+    assert "#### New failures (8)" in text and "| spec | level | clause | case | old → new | detail |" in text
     assert f"| {BROKEN} | delete | conformant | **non-conformant** |" in text
 
 
