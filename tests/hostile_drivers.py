@@ -11,9 +11,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from conformance.adapters.memory import MemoryDriver
-
 from conformance import errors
+from conformance.adapters.memory import MemoryDriver
 from conformance.driver import Mode, Object
 
 FLOOD = 20 * 1024 * 1024  # characters printed by the flooding drivers, once per process

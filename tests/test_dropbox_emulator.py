@@ -11,10 +11,11 @@ dropbox = pytest.importorskip("dropbox")
 pytest.importorskip("trustme")
 
 import requests  # noqa: E402 - a dependency of the SDK
-from conformance.backends.dropbox.emulator import DropboxEmulator  # noqa: E402
 from dropbox import files  # noqa: E402
 from dropbox.content_hash import DropboxContentHasher  # noqa: E402
 from dropbox.exceptions import ApiError, AuthError, BadInputError, InternalServerError, RateLimitError  # noqa: E402
+
+from conformance.backends.dropbox.emulator import DropboxEmulator  # noqa: E402
 
 LIMIT = 64 * 1024
 
