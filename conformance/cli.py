@@ -160,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     certify = commands.add_parser("certify", help="run every spec against one target; write a certificate and badge")
     certify.add_argument("target", metavar="TARGET", help="a target such as memory, s3@moto or module:Class")
     _run_options(certify, out=Path("certification"))
+    certify.add_argument("--explore", type=int, default=None, metavar="N", help="also explore N generated sequences")
     certify.set_defaults(handler=cmd_certify)
 
     verify = commands.add_parser("verify", help="re-check a certificate against its records and the spec files")
@@ -536,7 +537,15 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     html = out / "index.html" if (out / "index.html").is_file() else None  # written by the run's finalize
     declared = _declared(args.target, args.option, args.timeout)
-    cert = certificate.build(records, out / "records.jsonl", summary, html, declared)
+    explored = None
+    if args.explore:  # its own folder: explore writes its outputs afresh, the run's records stay as certified
+        from conformance.explore.run import explore
+
+        mine = [o.split(":", 1)[1] if o.startswith(f"{args.target}:") else o for o in args.option]
+        result = explore(args.target, options=mine, out=out / "exploration", examples=args.explore,
+                         timeout=args.timeout)  # fmt: skip
+        explored, code = {**result.as_dict(), "folder": "exploration"}, code or result.exit_code
+    cert = certificate.build(records, out / "records.jsonl", summary, html, declared, explored)
     certificate.write(out / "certificate.json", cert)
     scope = certificate.implemented(cert)
     (out / "badge.svg").write_text(badge.svg(cert["verdict"], subject=cert["target"], scope=scope), encoding="utf-8")

@@ -187,3 +187,15 @@ def test_model_committed_bytes() -> None:
     assert check.clause == "append.content-order"
     assert check.expect == {"bytes": {"concat": [{"random": 3, "seed": 1}, {"random": 10, "seed": 2}]}}
     assert model.commit_append(handle) == []  # commit twice: implementation-defined
+
+
+def test_certify_adds_the_exploration(tmp_path: Path) -> None:
+    """`gspc certify --explore N` records the budget, seed and result, and the certificate still verifies."""
+    done = gspc("certify", "memory", "--explore", "5", "--out", "cert", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    cert = json.loads((tmp_path / "cert" / "certificate.json").read_text())
+    assert cert["explore"]["budget"]["examples"] == 5
+    assert cert["explore"]["outcome"] == "passed" and cert["explore"]["folder"] == "exploration"
+    assert (tmp_path / "cert" / "exploration" / "summary.json").is_file()
+    verified = gspc("verify", "cert/certificate.json", cwd=tmp_path)
+    assert verified.returncode == 0, verified.stdout

@@ -91,10 +91,12 @@ def _waivers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build(records: list[dict[str, Any]], records_file: Path, summary: dict[str, Any],
-          html: Path | None, declared: Capabilities | None = None) -> dict[str, Any]:  # fmt: skip
+          html: Path | None, declared: Capabilities | None = None,
+          explored: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The certificate of a single-target run (schema: specs/schema/certificate.schema.json).
 
-    ``declared`` is what the driver declared: the certified profile.
+    ``declared`` is what the driver declared: the certified profile; ``explored``, the budget and
+    result of a ``gspc explore`` run beside the specs (not part of the verdict, which the records give).
     """
     driver = records[0]["driver"] if records else ""
     cert = {
@@ -110,6 +112,8 @@ def build(records: list[dict[str, Any]], records_file: Path, summary: dict[str, 
     }
     if declared is not None:
         cert["profile"] = profile(declared)
+    if explored is not None:
+        cert["explore"] = explored
     return cert
 
 
