@@ -95,10 +95,10 @@ def _record(rng, target, fails, lacks, spec, case, clause, expansion, variant) -
 def _steps(rng, target, spec, case, variant) -> list[dict[str, Any]]:
     steps = []
     for i, step in enumerate(case.steps, 1):
-        op = next(k for k in step if k not in ("expect", "save", "note"))
-        args = {k: _arg(v, variant) for k, v in (step[op] or {}).items()} if isinstance(step[op], dict) else {}
+        op = step.op
+        args = {k: _arg(v, variant) for k, v in step.args.items()}
         entry: dict[str, Any] = {"args": args, "duration": round(rng.uniform(1e-6, 0.01), 6), "op": op}
-        error = (step.get("expect") or {}).get("error") if isinstance(step.get("expect"), dict) else None
+        error = step.expect.get("error")
         path = args.get("path", "object")
         if error:
             where = f"gspc-{RUN_ID}/{spec.name}/{case.id}/{variant}/{path}"

@@ -22,6 +22,7 @@ from urllib.parse import quote, quote_plus
 
 from conformance.engine import payloads
 from conformance.engine.interrupts import propagates
+from conformance.spec.model import substitute
 
 if TYPE_CHECKING:
     from conformance.spec.model import Spec
@@ -92,19 +93,14 @@ class Redactor:
 
     def learn_specs(self, specs: Iterable[Spec]) -> None:
         """Learn every secret-named step argument of the specs (the SSE-C keys), in every expansion of params."""
-        from conformance.engine.runner import substitute  # the runner imports this module
-
         for spec in specs:
             for case in spec.cases:
                 expansions = [{n: v for n, (_, v) in e.items()} for e in case.expansions()]
                 for step in case.steps:
-                    for op, args in step.items():
-                        if op in ("expect", "save", "note") or not isinstance(args, dict):
-                            continue
-                        for name, value in args.items():
-                            if secret_name(str(name)) and isinstance(value, str | dict):
-                                for params in expansions:
-                                    self._learn_data(substitute(value, params))
+                    for name, value in step.args.items():
+                        if secret_name(str(name)) and isinstance(value, str | dict):
+                            for params in expansions:
+                                self._learn_data(substitute(value, params))
 
     def _learn_data(self, expression: Any) -> None:
         try:

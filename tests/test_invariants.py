@@ -66,7 +66,7 @@ def test_every_impl_case_names_its_rule() -> None:
         for case in spec.cases:
             if spec.clauses[case.clause].level != "IMPL":
                 continue
-            named = [s["expect"]["otherwise"] for s in case.steps if "otherwise" in s.get("expect", {})]
+            named = [s.expect["otherwise"] for s in case.steps if "otherwise" in s.expect]
             assert named, f"{case.id} names no otherwise clause"
             assert all(clauses[n][1].level != "IMPL" for n in named)
 

@@ -28,11 +28,9 @@ def customer_keys() -> set[bytes]:
     for spec in load_specs(spec_files()):
         for case in spec.cases:
             for step in case.steps:
-                for args in step.values():
-                    if isinstance(args, dict):
-                        value = args.get("server_side_encryption_customer_key")
-                        if is_data(value):
-                            found.add(evaluate(value))
+                value = step.args.get("server_side_encryption_customer_key")
+                if is_data(value):
+                    found.add(evaluate(value))
     return found
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,8 +16,6 @@ from conformance.engine.safe import attr, bounded, equal, rep, text, type_name
 from conformance.engine.tracker import Tracker, confined
 from conformance.redact import Redactor
 from conformance.spec.model import Case
-
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 class HarnessError(Exception):
@@ -57,7 +54,7 @@ class CaseRun:
 
 def needs_fault_proxy(case: Case) -> bool:
     """Whether a case injects network faults (and so needs a target with a fault proxy)."""
-    return any("fault" in step for step in case.steps)
+    return any(step.is_fault for step in case.steps)
 
 
 def run_case(
@@ -87,14 +84,13 @@ def run_case(
 def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults) -> None:
     judged = judged_clause(case)
     declared = None
-    for index, raw in enumerate(case.steps, start=1):
-        step = substitute(raw, params)
-        if "fault" in step:
-            _inject(faults, step["fault"])
-            run.steps.append({"fault": step["fault"]})
+    for index, planned in enumerate(case.steps, start=1):
+        step = planned.filled(params)
+        if step.is_fault:
+            _inject(faults, step.args)
+            run.steps.append({"fault": step.args})
             continue
-        op = next(k for k in step if k not in ("expect", "save", "note", "repeat"))
-        expect = step.get("expect", {})
+        op, expect = step.op, step.expect
         if "undeclared" in expect:  # a negative contract: declaring the capability is itself the failure
             declared = tracker.driver.capabilities() if declared is None else declared
             claimed = [token for token in expect["undeclared"] if declared.has(token)]
@@ -102,9 +98,9 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults)
                 shown = ", ".join(claimed)
                 run.fail(judged, index, op, f"a declaration without {shown}", f"declares {shown}", own=True)
                 return
-        for copy in range(int(step.get("repeat", 1))):
-            spec_args = dict(step[op] or {})
-            if "repeat" in step:  # the copies address distinct paths: path-0, path-1, ...
+        for copy in range(step.repeat or 1):
+            spec_args = dict(step.args)
+            if step.repeat is not None:  # the copies address distinct paths: path-0, path-1, ...
                 spec_args["path"] = f"{spec_args['path']}-{copy}"
             if not _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap, judged, copy):
                 return
@@ -144,24 +140,24 @@ def _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap
     for breach in breaches:
         run.fail(breach.clause, index, op, bounded(breach.expected), bounded(redactor.scrub(breach.actual)))
     unusable = next((b for b in breaches if b.unusable), None)
-    if unusable is not None and (step.get("expect") or "save" in step):  # the case would read this result
+    if unusable is not None and (step.expect or step.save is not None):  # the case would read this result
         run.fail(judged, index, op, bounded(unusable.expected), bounded(redactor.scrub(unusable.actual)), own=True)
         return False
     try:
-        label = check(step.get("expect", {}), op, path, outcome, prefix, limits, cap)
+        label = check(step.expect, op, path, outcome, prefix, limits, cap)
     except Mismatch as miss:
         run.fail(
             judged, index, op, bounded(redactor.scrub(miss.expected)), bounded(redactor.scrub(miss.actual)), own=True
         )
         return False
-    moved = _object_fields(step.get("expect", {}).get("object", {}), args.get("obj"), limits)
+    moved = _object_fields(step.expect.get("object", {}), args.get("obj"), limits)
     if moved:  # the Object the step handed over, as the driver left it (write_append reports its offset there)
         run.fail(judged, index, op, *moved, own=True)
         return False
     if label and not copy:
         run.labels.append(label)
-    if "save" in step:
-        saved[step["save"]] = outcome[0]
+    if step.save is not None:
+        saved[step.save] = outcome[0]
     return True
 
 
@@ -177,22 +173,8 @@ def _object_fields(want: Mapping[str, Any], obj: Any, limits: Mapping[str, int])
 def judged_clause(case: Case) -> str:
     """The clause a mismatch fails: the case's own, or for an IMPL case the rule its alternatives sit under."""
     known = invariants.clauses().get(case.clause, (None, None))[1]
-    named = [s["expect"]["otherwise"] for s in case.steps if "otherwise" in s.get("expect", {})]
+    named = [s.expect["otherwise"] for s in case.steps if "otherwise" in s.expect]
     return named[0] if known is not None and known.level == "IMPL" and named else case.clause
-
-
-def substitute(value: Any, params: Mapping[str, Any]) -> Any:
-    """Fill ``{name}`` placeholders with params; a whole-string placeholder keeps the value's type."""
-    if isinstance(value, str):
-        whole = PLACEHOLDER.fullmatch(value)
-        if whole and whole.group(1) in params:
-            return params[whole.group(1)]
-        return PLACEHOLDER.sub(lambda m: str(params.get(m.group(1), m.group(0))), value)
-    if isinstance(value, dict):
-        return {k: substitute(v, params) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [substitute(v, params) for v in value]
-    return value
 
 
 def _arguments(op, spec_args, prefix, saved, limits, cap) -> tuple[str | None, dict[str, Any]]:

@@ -8,12 +8,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from conformance.engine.payloads import SizeError, is_data, measure, parse_size
-from conformance.engine.runner import substitute
 from conformance.spec.limits import SpecLimits
-from conformance.spec.model import Case
+from conformance.spec.model import PLACEHOLDER, Case, Step, substitute
 from conformance.spec.paths import path_problem
 
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _LEFT = {"start": "", "slash": "x/", "mid": "x"}  # what stands before a placeholder, reduced to its kind
 _RIGHT = {"end": "", "slash": "/x", "mid": "x"}
 
@@ -52,11 +50,11 @@ class CaseBounds:
                     shown = f"{label!r}" if label == value else f"{label!r} ({value!r})"
                     yield f"{key} {template!r} with {name}={shown} {why}{more}"
 
-    def size_problems(self, step: Mapping[str, Any], op: str) -> Iterator[str]:
+    def size_problems(self, step: Step) -> Iterator[str]:
         """Sizes and payloads of a step (arguments and expectations) that are malformed or over the cap."""
-        args = step[op] if op != "fault" else {}
+        args = {} if step.is_fault else step.args
         datas = [v for k, v in args.items() if k == "data" or is_data(v)]
-        expect = step.get("expect", {})
+        expect = step.expect
         sizes = []
         for alt in [expect, *expect.get("one_of", ())]:
             sizes += [alt[k] for k in ("size", "value") if k in alt]

@@ -60,34 +60,31 @@ def _case_problems(case: Case, limits: SpecLimits) -> Iterator[tuple[int, str]]:
             yield case.line, f"case {case.id}: unknown capability {token!r}"
     saved: set[str] = set()
     for index, step in enumerate(case.steps):
-        line = case.step_lines[index] if index < len(case.step_lines) else case.line
+        line = step.line or case.line
         where = f"case {case.id} step {index + 1}"
-        ops = [k for k in step if k in OPERATIONS or k == "fault"]
-        if len(ops) != 1:
-            yield line, f"{where}: a step names exactly one operation or fault, found {ops or 'none'}"
+        if len(step.named) != 1:
+            yield line, f"{where}: a step names exactly one operation or fault, found {list(step.named) or 'none'}"
             continue
-        op = ops[0]
-        if op == "fault" and set(step) - {"fault", "note"}:
+        if step.extra:
             yield line, f"{where}: a fault step takes no expect or save"
-        args = step[op] if op != "fault" else {}
+        args = {} if step.is_fault else step.args
         for key in sorted(set(args) - STEP_ARGS - KNOWN_PAIRS):
-            yield line, f"{where}: unknown pair {key!r} on {op}"
+            yield line, f"{where}: unknown pair {key!r} on {step.op}"
         for ref in _refs(args.get("obj")):
             if ref not in saved:
                 yield line, f"{where}: ${ref} is used before a step saves it"
-        for name in sorted(_placeholders(step) - set(case.params)):
+        for name in sorted(_placeholders([step.args, step.expect]) - set(case.params)):
             yield line, f"{where}: {{{name}}} is not a param of the case"
-        for problem in [*bounds.path_problems(args), *bounds.size_problems(step, op)]:
+        for problem in [*bounds.path_problems(args), *bounds.size_problems(step)]:
             yield line, f"{where}: {problem}"
-        expect = step.get("expect", {})
-        for alt in [expect, *expect.get("one_of", ())]:
+        for alt in [step.expect, *step.expect.get("one_of", ())]:
             for key in ("error", "not_error"):
                 names = alt.get(key, [])
                 for name in [names] if isinstance(names, str) else names:
                     if name not in ERRORS:
                         yield line, f"{where}: unknown error class {name!r}"
-        if "save" in step:
-            saved.add(step["save"])
+        if step.save is not None:
+            saved.add(step.save)
 
 
 def _known_token(token: str) -> bool:

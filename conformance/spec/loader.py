@@ -12,8 +12,9 @@ from typing import Any
 
 import jsonschema
 
+from conformance.driver import OPERATIONS
 from conformance.spec.limits import DEFAULT_LIMITS, MAX_SHOWN, SpecLimits, not_shown
-from conformance.spec.model import Case, Clause, Spec
+from conformance.spec.model import Case, Clause, Spec, Step
 from conformance.spec.yamlread import Document, YamlProblem, read_document
 
 SHORT = 240  # characters of one message
@@ -86,12 +87,13 @@ def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Spec:
             id=c["id"],
             clause=c["clause"],
             title=c["title"],
-            steps=tuple(c["steps"]),
+            steps=tuple(
+                Step.parse(step, OPERATIONS, doc.line(["cases", i, "steps", j])) for j, step in enumerate(c["steps"])
+            ),
             requires=tuple(c.get("requires", ())),
             unless=tuple(c.get("unless", ())),
             params={name: _labelled(values) for name, values in c.get("params", {}).items()},
             line=doc.line(["cases", i]),
-            step_lines=tuple(doc.line(["cases", i, "steps", j]) for j in range(len(c["steps"]))),
         )
         for i, c in enumerate(data["cases"])
     )

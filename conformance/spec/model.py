@@ -3,11 +3,70 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import re
+from collections.abc import Container, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 LEVELS = ("MUST", "SHOULD", "MAY", "IMPL")
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+#: What a step holds besides its operation (or fault).
+STEP_KEYS = frozenset({"expect", "save", "note", "repeat"})
+
+
+def substitute(value: Any, params: Mapping[str, Any]) -> Any:
+    """Fill ``{name}`` placeholders with params; a whole-string placeholder keeps the value's type."""
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value)
+        if whole and whole.group(1) in params:
+            return params[whole.group(1)]
+        return PLACEHOLDER.sub(lambda m: str(params.get(m.group(1), m.group(0))), value)
+    if isinstance(value, dict):
+        return {k: substitute(v, params) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [substitute(v, params) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a case: an operation (or a fault) with its arguments, what to expect and what to save."""
+
+    op: str  # the operation, or "fault"
+    args: dict[str, Any]  # the operation's arguments, or the fault's kind and options
+    expect: dict[str, Any] = field(default_factory=dict)
+    save: str | None = None
+    repeat: int | None = None  # run the call this many times, on path-0, path-1, ...
+    line: int = 0
+    named: tuple[str, ...] = ()  # every operation or fault the step names: lint wants exactly one
+    extra: tuple[str, ...] = ()  # keys beside the fault of a fault step: lint refuses them
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], operations: Container[str], line: int = 0) -> Step:
+        """A step from its YAML mapping (already schema-checked; lint judges what the schema cannot)."""
+        named = tuple(k for k in raw if k in operations or k == "fault")
+        op = named[0] if len(named) == 1 else ""
+        return cls(
+            op=op,
+            args=dict(raw.get(op) or {}),
+            expect=dict(raw.get("expect") or {}),
+            save=raw.get("save"),
+            repeat=raw.get("repeat"),
+            line=line,
+            named=named,
+            extra=tuple(k for k in raw if k not in ("fault", "note")) if op == "fault" else (),
+        )
+
+    @property
+    def is_fault(self) -> bool:
+        return self.op == "fault"
+
+    def filled(self, params: Mapping[str, Any]) -> Step:
+        """The step with a run's params in place of its placeholders."""
+        if not params:
+            return self
+        return replace(self, args=substitute(self.args, params), expect=substitute(self.expect, params))
 
 
 @dataclass(frozen=True)
@@ -30,12 +89,11 @@ class Case:
     id: str
     clause: str
     title: str
-    steps: tuple[dict[str, Any], ...]
+    steps: tuple[Step, ...]
     requires: tuple[str, ...] = ()
     unless: tuple[str, ...] = ()
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     line: int = 0
-    step_lines: tuple[int, ...] = ()
 
     def expansions(self) -> list[dict[str, tuple[str, Any]]]:
         """Every combination of params as {name: (label, value)}, in declared order."""
