@@ -121,7 +121,8 @@ def explore(target_name: str, *, options: list[str] = (), out: Path = Path("repo
     _write_records(out, result, target.driver, redactor)
     finalize(out, run_id, started)
     (out / "explore").mkdir(parents=True, exist_ok=True)
-    (out / "explore" / f"{safe_name(target.name)}.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    shown = json.dumps(redactor.clean(result.as_dict()), indent=2, ensure_ascii=False)  # a reason may quote a driver
+    (out / "explore" / f"{safe_name(target.name)}.json").write_text(shown + "\n", encoding="utf-8")
     for line in _lines(result, out):
         say(printable(redactor.scrub(line)))
     return result
