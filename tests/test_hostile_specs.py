@@ -354,3 +354,17 @@ def test_check_waivers_names_what_does_not_exist(tmp_path: Path) -> None:
 def test_waiver_line_is_its_entry(tmp_path: Path) -> None:
     (loaded,) = load_waivers(_write(tmp_path, WAIVERS))
     assert loaded.line == 3
+
+
+def test_only_an_impl_case_names_an_otherwise_clause(tmp_path: Path) -> None:
+    spec = tmp_path / "otherwise.yaml"
+    spec.write_text(
+        "id: GSP-9001\ntitle: t\nversion: 1\nsource: s\nclauses:\n"
+        "  - {id: x.must, rule: DEL-1, level: MUST, status: adopted, text: t, source: s}\n"
+        "cases:\n  - id: c\n    clause: x.must\n    title: t\n    requires: [delete]\n    steps:\n"
+        "      - delete: {path: p}\n        expect: {otherwise: x.must}\n",
+        encoding="utf-8",
+    )
+    done = gspc("specs", "lint", "--specs-dir", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"{spec}:8: case c: only a case of an IMPL clause names an otherwise clause" in done.stdout + done.stderr

@@ -45,6 +45,9 @@ def _spec_problems(spec: Spec, limits: SpecLimits) -> Iterator[tuple[int, str]]:
             yield case.line, f"case {case.id}: unknown clause {case.clause!r}"
         covered.add(case.clause)
         yield from _case_problems(case, limits)
+        clause = spec.clauses.get(case.clause)
+        if clause is not None and clause.level != "IMPL" and any("otherwise" in step.expect for step in case.steps):
+            yield case.line, f"case {case.id}: only a case of an IMPL clause names an otherwise clause"
     for clause in spec.clauses.values():
         if clause.level in ("MUST", "SHOULD") and clause.id not in covered:
             yield 1, f"{clause.level} clause {clause.id} has no case"
