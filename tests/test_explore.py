@@ -113,7 +113,7 @@ def test_rerun_replays_the_failure_first(tmp_path: Path) -> None:
     assert again.sequences < first.sequences
 
 
-@pytest.mark.parametrize("target", ["memory", "fs", "s3@moto", "dropbox@emulator"])
+@pytest.mark.parametrize("target", ["memory", "fs", "s3@moto", "s3@moto-server", "s3@ministack", "dropbox@emulator"])
 def test_bundled_target_has_no_failure(target: str, tmp_path: Path) -> None:
     """A small fixed budget on each embedded target: no failure, one passed record per clause, nothing left over."""
     _available(target)
