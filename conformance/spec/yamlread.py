@@ -69,7 +69,10 @@ def read_document(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Document:
         data, lines, duplicates = _build(loader, limits)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise YamlProblem(mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem or exc}") from None
+        line = mark.line + 1 if mark else 1
+        if "nesting depth" in str(exc.problem):  # PyYAML 6.0.4 stops deep nesting itself: the same refusal
+            raise YamlProblem(line, f"nested more than {limits.max_depth} levels deep") from None
+        raise YamlProblem(line, f"invalid YAML: {exc.problem or exc}") from None
     except yaml.reader.ReaderError as exc:
         line = raw.count(b"\n", 0, exc.position) + 1  # libyaml reports a byte offset
         raise YamlProblem(line, f"invalid YAML: {exc.reason} (character #x{exc.character:04x})") from None
