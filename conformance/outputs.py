@@ -31,12 +31,13 @@ def reset(out: Path) -> None:
 
 
 def json_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """The JSON objects of a JSON-lines file; a line torn by a crash is skipped."""
+    """The JSON objects of a JSON-lines file; a line torn by a crash, or that is not a JSON object, is skipped."""
+    # a torn write can cut a character in two: replace it rather than stop reading the file
     with path.open(encoding="utf-8", errors="replace") as handle:
         for line in handle:
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, an over-long number, or absurdly nested
                 continue
             if isinstance(value, dict):
                 yield value

@@ -145,15 +145,7 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
         return
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
     for file in files:
-        # a torn write can cut a character in two: replace it rather than stop reading the file
-        with file.open(encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except (ValueError, RecursionError):  # not JSON, an over-long number, or absurdly nested
-                    continue
-                if isinstance(record, dict):
-                    yield record
+        yield from outputs.json_lines(file)
 
 
 def records_path(path: Path) -> Path:

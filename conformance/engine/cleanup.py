@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from conformance.driver import DriverError
 from conformance.engine.interrupts import watch_user_interrupts
 from conformance.engine.tracker import Ledger, confined, present, remove
+from conformance.outputs import json_lines
 from conformance.redact import Redactor
 from conformance.targets import Target, TargetUnavailable, open_target
 
@@ -62,13 +63,7 @@ def journal(folder: Path, run_id: str) -> Iterator[dict[str, Any]]:
     for path in sorted(folder.glob(f"{glob.escape(run_id)}-*.jsonl")):
         if "-" in path.stem[len(run_id) + 1 :]:  # another run whose id starts with this one
             continue
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict):
-                yield entry
+        yield from json_lines(path)
 
 
 def plan(folder: Path, run_id: str, redactor: Redactor) -> Plan:
