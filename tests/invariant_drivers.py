@@ -49,6 +49,43 @@ class OverwriteIgnored(MemoryDriver):
         return super().write(path, data, **pairs)
 
 
+class StaleStatCache(MemoryDriver):
+    """stat answers from a cache filled on first use, so an overwrite's new size goes unseen."""
+
+    breaks = {"storager.overwrite"}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._seen: dict[str, Object] = {}
+
+    def stat(self, path: str, **pairs: Any) -> Object:
+        if path not in self._seen:
+            self._seen[path] = super().stat(path, **pairs)
+        return dataclasses.replace(self._seen[path])
+
+
+class ListsLowerCase(MemoryDriver):
+    """list yields paths lower-cased below the prefix, as a Dropbox driver reading ``path_lower``."""
+
+    breaks = {"storager.list-exact"}
+
+    def list(self, prefix: str, **pairs: Any) -> Iterator[Object]:
+        for obj in super().list(prefix, **pairs):
+            yield dataclasses.replace(obj, path=prefix + obj.path[len(prefix) :].lower())
+
+
+class WriteSizeWrong(MemoryDriver):
+    """write returns an Object whose size is that of the previous content (0 for a new object)."""
+
+    breaks = {"storager.result-types"}
+
+    def write(self, path: str, data: bytes, **pairs: Any) -> Object:
+        old = self._objects.get(path)
+        obj = super().write(path, data, **pairs)
+        obj.size = len(old.data) if old else 0
+        return obj
+
+
 class NormalisesPaths(MemoryDriver):
     """Paths are stored NFC-normalised, so NFD and NFC spellings collide."""
 

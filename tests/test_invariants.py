@@ -43,6 +43,14 @@ def test_result_types_and_paths() -> None:
     ]
 
 
+def test_write_reports_the_size_written() -> None:
+    written = {"path": PATH, "data": b"12345"}
+    assert _clauses("write", (Object(path=PATH, size=5), None), args=written) == []
+    assert _clauses("write", (Object(path=PATH), None), args=written) == []  # no size: the driver does not say
+    assert _clauses("write", (Object(path=PATH, size=0), None), args=written) == ["storager.result-types"]
+    assert _clauses("write", (Object(path=PATH, size="5"), None), args=written) == ["storager.result-types"]
+
+
 def test_echoed_secret() -> None:
     redactor = Redactor({})
     key = bytes(range(32))

@@ -100,6 +100,10 @@ def _result_breaches(op: str, path: str | None, args: dict[str, Any], result: An
     if op in PATHED and not equal(result.path, path):
         clause = RENAME if op == "create_append" else RESULTS
         found.append(Breach(clause, f"{op} to return the Object at {path!r}", f"an Object at {rep(result.path)}"))
+    if op == "write" and (size := attr(result, "size")) is not None:  # None: the driver does not say
+        written = len(args.get("data", b""))
+        if not equal(size, written):
+            found.append(Breach(RESULTS, f"write to return the size written, {written}", f"size {rep(size)}"))
     if op == "create_append" and Mode.APPEND not in Mode(int.__int__(result.mode)):
         wanted = "create_append to return an Object with the append bit"
         found.append(Breach(MODE_CLAUSE, wanted, f"mode {rep(result.mode)}"))
