@@ -32,16 +32,16 @@ class WriteReturnsNone(MemoryDriver):
 class LargeWriteTruncated(MemoryDriver):
     """A write above 4 MiB keeps only its first 4 MiB (a multipart upload that drops its last part)."""
 
-    breaks = {"storager.roundtrip", "sse.s3-write", "sse.c-roundtrip"}
+    breaks = {"storager.roundtrip", "storager.result-types", "sse.s3-write", "sse.c-roundtrip"}
 
     def write(self, path: str, data: bytes, **pairs: Any) -> Object:
         return super().write(path, data[: 4 * 1024 * 1024], **pairs)
 
 
 class OverwriteIgnored(MemoryDriver):
-    """A write to a path that holds an object reports success and keeps the old one."""
+    """A write to a path that holds an object reports success and keeps (and returns) the old one."""
 
-    breaks = {"storager.overwrite", "storager.list-exact"}
+    breaks = {"storager.overwrite", "storager.list-exact", "storager.result-types"}
 
     def write(self, path: str, data: bytes, **pairs: Any) -> Object:
         if path in self._objects and self._objects[path].data:
