@@ -202,7 +202,7 @@ GARBAGE_AFTER = "malformed frame: a 3-byte frame is followed by byte 0x58, not t
 BAD_MARKER = 'malformed frame: a frame\'s marker must be {"$bytes": N} alone, N an integer from 0 to 268435456'
 
 
-@pytest.fixture(params=["python"])
+@pytest.fixture(params=["python", "go", "js"])
 def driver_argv(request: pytest.FixtureRequest) -> list[str]:
     """The command of each implementation of the driver's end: serve(), the Go and the JavaScript references."""
     if request.param == "python":
