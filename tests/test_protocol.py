@@ -333,6 +333,21 @@ def test_an_unknown_command_and_an_unknown_version_are_refused_in_one_line(tmp_p
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stdout + done.stderr
 
 
+@pytest.mark.skipif(importlib.util.find_spec("moto") is None, reason="needs gsp-conformance[s3]")
+def test_an_exec_driver_on_moto_in_process_is_refused_in_one_line(tmp_path: Path) -> None:
+    """moto's mock lives in the harness's interpreter: another process cannot reach it, so the run is refused."""
+    target = f"exec:{sys.executable} -m conformance.protocol conformance.adapters.s3:S3Driver@moto"
+    for command in ("run", "certify"):
+        args = ["--target", target, "--spec", "delete"] if command == "run" else [target]
+        done = gspc(command, *args, "--out", "out", cwd=tmp_path)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert (done.stdout + done.stderr).strip().splitlines() == [
+            f"gspc: target {target}: @moto lives inside the harness's process, which a driver in another process "
+            "cannot reach; use @moto-server"
+        ]
+        assert not (tmp_path / "out" / "records.jsonl").exists()
+
+
 def test_a_backend_name_gives_an_exec_driver_its_service() -> None:
     assert exec_driver("true", "moto-server").service == "s3"
     assert exec_driver("true", "emulator").service == "dropbox"
