@@ -75,7 +75,7 @@ class Channel:
 
     def frame(self, size: int) -> bytes:
         """The ``size`` bytes after the answer's line, and the newline that ends them (read as they come: one copy)."""
-        parts, have = [bytes(self._buffer[: size + 1])], 0
+        parts = [bytes(self._buffer[: size + 1])]  # what came with the line
         del self._buffer[: size + 1]
         have = len(parts[0])
         try:
@@ -118,13 +118,8 @@ class Channel:
             if len(self._buffer) > MAX_LINE:
                 raise ChannelError(f"wrote more than {MAX_LINE} bytes without ending the line")
             scanned = len(self._buffer)
-            self._fill()
-
-    def _fill(self) -> None:
-        """Wait until the process writes, then take what it wrote."""
-        _, readable = self._wait([self._out], [])
-        if readable:
-            self._read()
+            if self._wait([self._out], [])[1]:
+                self._read()
 
     def _wait(self, reads: list[int], writes: list[int]) -> tuple[bool, bool]:
         """(stdin writable, stdout readable), waiting until one is or the exchange's deadline passes."""
