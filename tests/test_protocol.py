@@ -313,6 +313,28 @@ def test_a_bad_frame_fails_its_call_and_the_next_call_restarts_the_process(
     driver.close()
 
 
+def test_a_payload_beyond_the_frame_cap_goes_as_base64_and_a_frame_beyond_it_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the harness's cap at 4 bytes: a 10-byte write goes as base64, the driver's 10-byte frame is refused."""
+    sent: list[bytes] = []
+    exchange = Channel.exchange
+
+    def recorded(self: Channel, parts: list[bytes], timeout: float) -> bytes:
+        sent.append(parts[0])
+        return exchange(self, parts, timeout)
+
+    monkeypatch.setattr(Channel, "exchange", recorded)
+    monkeypatch.setattr(wire, "MAX_FRAME", 4)
+    driver = exec_driver(PYTHON_MEMORY.removeprefix("exec:"))()
+    assert driver.write("a", b"x" * 10).size == 10 and driver.write("b", b"x" * 4).size == 4
+    assert json.loads(sent[1])["data"] == "eHh4eHh4eHh4eA==" and json.loads(sent[2])["data"] == {"$bytes": 4}
+    assert driver.read("b") == b"xxxx"
+    with pytest.raises(ProcessFailure, match="a frame's marker must be .* from 0 to 4"):
+        driver.read("a")
+    driver.close()
+
+
 def test_a_frame_from_a_driver_that_declined_frames_breaks_the_protocol(tmp_path: Path) -> None:
     declining = exec_driver(f"{HOSTILE.removeprefix('exec:')} --base64")
     driver = declining(misbehave="frame-garbage", marker=str(tmp_path / "m"), after="1")

@@ -159,7 +159,8 @@ class ExecDriver:
         if data is None:
             parts: tuple[bytes, ...] = (wire.dumps(message),)
         else:
-            parts = wire.framed(message, "data", data) if self._frames else (wire.dumps(message, "data", data),)
+            framed = self._frames and len(data) <= wire.MAX_FRAME  # a longer payload goes as base64
+            parts = wire.framed(message, "data", data) if framed else (wire.dumps(message, "data", data),)
         try:
             reply = wire.loads(self._channel.exchange(parts, timeout))
             size = wire.frame_size(reply.get("result"))

@@ -196,7 +196,7 @@ def _refusal(seq: Any, message: str) -> dict[str, Any]:
 def _parts(reply: dict[str, Any], frames: bool) -> tuple[bytes, ...]:
     """The reply as a line (a read's bytes as a frame after it); an error whose attributes cannot travel goes bare."""
     if isinstance(reply.get("result"), bytes):
-        if frames:
+        if frames and len(reply["result"]) <= wire.MAX_FRAME:  # a longer payload goes as base64
             return wire.framed({"seq": reply["seq"]}, "result", reply["result"])
         return (wire.dumps({"seq": reply["seq"]}, "result", reply["result"]),)
     try:

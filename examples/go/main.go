@@ -84,14 +84,15 @@ func main() {
 // send writes an answer's line, and a read's bytes as the frame after it once agreed.
 func send(out *bufio.Writer, answer map[string]any) {
 	payload, isFrame := answer["result"].(frame)
-	if isFrame && framed {
+	asFrame := isFrame && framed && len(payload) <= maxFrame // a longer payload goes as base64
+	if asFrame {
 		answer["result"] = map[string]int{"$bytes": len(payload)}
 	} else if isFrame {
 		answer["result"] = base64.StdEncoding.EncodeToString(payload)
 	}
 	encoded, _ := json.Marshal(answer)
 	out.Write(append(encoded, '\n'))
-	if isFrame && framed {
+	if asFrame {
 		out.Write(payload)
 		out.WriteByte('\n')
 	}

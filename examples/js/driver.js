@@ -173,9 +173,10 @@ function newline() {
 function reply(found, ends) {
   if (found !== null) {
     const bytes = found.result instanceof Frame ? found.result.bytes : null;
-    if (bytes !== null) found.result = framed ? { $bytes: bytes.length } : bytes.toString("base64");
+    const asFrame = bytes !== null && framed && bytes.length <= MAX_FRAME; // a longer payload goes as base64
+    if (bytes !== null) found.result = asFrame ? { $bytes: bytes.length } : bytes.toString("base64");
     process.stdout.write(JSON.stringify(found) + "\n");
-    if (bytes !== null && framed) {
+    if (asFrame) {
       process.stdout.write(bytes);
       process.stdout.write("\n");
     }
