@@ -349,6 +349,8 @@ def test_an_unknown_command_and_an_unknown_version_are_refused_in_one_line(tmp_p
         exec_driver("no-such-driver-cmd --flag")
     with pytest.raises(DriverError, match="speaks protocol version 99; this harness speaks 1"):
         exec_driver(f"{sys.executable} {DRIVERS / 'wrong_version.py'}")()
+    with pytest.raises(DriverError, match="the driver accepts frames 2; this harness speaks frames 1"):
+        exec_driver(f"{sys.executable} {DRIVERS / 'wrong_version.py'} --frames")()
     for target in ("exec:no-such-driver-cmd", f"exec:{sys.executable} {DRIVERS / 'wrong_version.py'}"):
         done = gspc("run", "--target", target, "--spec", "delete", "--out", "out", cwd=tmp_path)
         assert done.returncode == 2, done.stdout + done.stderr
