@@ -124,7 +124,17 @@ def backend_of(target: Target, cls: type | None = None) -> Backend | None:
             f"{naming.suggest(target.backend, backends.known(service))} (known backends: "
             f"{', '.join(backends.known(service)) or 'none'}, or a URL or an absolute path)"
         )
+    if found:
+        _reachable(target, found[0])
     return found[0](found[1]) if found else None
+
+
+def _reachable(target: Target, backend: type) -> None:
+    """Refuse an exec driver on a backend that lives inside the harness's process (moto's mock), out of its reach."""
+    instead = getattr(backend, "out_of_process", None)
+    if instead and target.driver.startswith(EXEC):
+        raise DriverError(f"target {target.name}: @{target.backend} lives inside the harness's process, which a driver "
+                          f"in another process cannot reach; use @{instead}")  # fmt: skip
 
 
 def unavailable(target: Target) -> str | None:

@@ -153,6 +153,7 @@ class MotoInProcess:
     service = "s3"
     default = False
     per_process = True  # a mock lives in one interpreter: every process starts its own
+    out_of_process = "moto-server"  # what a driver in another process (exec:) uses: it cannot reach this mock
 
     def __init__(self, location: str | None = None) -> None:
         self._mock: Any = None

@@ -1,6 +1,7 @@
 """The harness's end of the driver protocol: a Driver whose operations run in another process (``exec:CMD``).
 
-The process is started and greeted when the driver is built. A process that exits, hangs past the
+The process is started and greeted when the driver is built; payloads travel as binary frames when
+its answer to the start accepts them, as base64 otherwise. A process that exits, hangs past the
 request timeout or writes what is not a protocol line fails the call in progress with a
 ``ProcessFailure`` (an exception outside the taxonomy, so the engine records it as the driver's
 failure) carrying the end of its stderr; the next call starts a fresh process.
@@ -50,6 +51,7 @@ class ExecDriver:
         self._redactor = Redactor(environ={})  # what the process may echo back: secret options and pairs
         self._redactor.learn_options(options)
         self._channel: Channel | None = None
+        self._frames = False  # payloads as binary frames, once the driver's answer to the start accepts them
         self._seq = 0
         self._caps = Capabilities(operations=frozenset())
         try:
@@ -110,7 +112,9 @@ class ExecDriver:
             self._channel = Channel(self._argv)
         except OSError as exc:
             raise DriverError(f"exec:{self.command}: cannot start {self._argv[0]!r}: {exc.strerror or exc}") from None
-        start = {"version": wire.VERSION, "options": self._options, "secrets": wire.secrets(self._options)}
+        self._frames = False  # until the driver's answer accepts them, payloads go as base64
+        start = {"version": wire.VERSION, "frames": wire.FRAMES, "options": self._options,
+                 "secrets": wire.secrets(self._options)}  # fmt: skip
         try:
             answer = self._exchange(wire.START, start, START_TIMEOUT)
         except UntypedError as exc:
@@ -123,6 +127,9 @@ class ExecDriver:
             raise self._broken(
                 f"the driver speaks protocol version {answer.get('version')!r}; this harness speaks {wire.VERSION}"
             )
+        if answer.get("frames") not in (None, wire.FRAMES):
+            said = answer["frames"]
+            raise self._broken(f"the driver accepts frames {said!r}; this harness speaks frames {wire.FRAMES}")
         name, service = answer.get("name"), answer.get("service")
         if not isinstance(name, str) or not name or not (service is None or isinstance(service, str)):
             raise self._broken("the answer to start needs a non-empty string name (and service, if any, a string)")
@@ -135,6 +142,7 @@ class ExecDriver:
         if self._caps.operations and (name, caps) != (self.name, self._caps):
             raise self._broken("the restarted process declared another name or other capabilities")
         self.name, self._caps = name, caps
+        self._frames = answer.get("frames") == wire.FRAMES
 
     def _call(self, op: str, args: dict[str, Any], pairs: Mapping[str, Any], data: bytes | None = None) -> Any:
         if self._channel is None:  # the last call broke the process: this one starts a fresh one
@@ -148,9 +156,18 @@ class ExecDriver:
         """Send one request and return its result; raise its taxonomy error, UntypedError or ProcessFailure."""
         self._seq += 1
         message = {"seq": self._seq, "op": op, **args}
-        line = wire.dumps(message) if data is None else wire.dumps(message, "data", data)
+        if data is None:
+            parts: tuple[bytes, ...] = (wire.dumps(message),)
+        else:
+            framed = self._frames and len(data) <= wire.MAX_FRAME  # a longer payload goes as base64
+            parts = wire.framed(message, "data", data) if framed else (wire.dumps(message, "data", data),)
         try:
-            reply = wire.loads(self._channel.exchange(line, timeout))
+            reply = wire.loads(self._channel.exchange(parts, timeout))
+            size = wire.frame_size(reply.get("result"))
+            if size is not None:  # the frame comes first: it is on the stream whatever the line says
+                if not self._frames:
+                    raise wire.WireError("a frame, but the start agreed on base64 payloads")
+                reply["result"] = self._channel.frame(size)
         except ChannelError as exc:
             raise self._broken(f"the process {exc}") from None
         except wire.WireError as exc:

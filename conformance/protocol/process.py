@@ -1,4 +1,4 @@
-"""One driver process: a line to its stdin, a line back from its stdout within a deadline, its stderr's tail kept."""
+"""One driver process: a line and frame to its stdin, a line and frame back by a deadline, its stderr's tail kept."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 MAX_LINE = 256 * 1024 * 1024  # an answer carrying a 190 MiB payload fits; a flood without a newline does not
 TAIL = 2048  # bytes of stderr kept for a failure's message (the record bounds text at 4 KiB)
 CHUNK = 1 << 20
+NEWLINE = ord("\n")
 GRACE = 2.0  # seconds a stopped process has to exit before it is killed
 
 
@@ -55,22 +56,47 @@ class Channel:
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHUNK)
         os.set_blocking(self._in, False)  # a driver that stops reading must not block the harness past its deadline
         self._buffer = bytearray()
-        self._scanned = 0
+        self._deadline, self._timeout = 0.0, 0.0  # the exchange in progress's
         self._tail = bytearray()
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._drain, name="gspc-driver-stderr", daemon=True)
         self._reader.start()
 
-    def exchange(self, line: bytes, timeout: float) -> bytes:
-        """Send one line and return the next line the process writes (without its newline)."""
-        deadline = time.monotonic() + timeout
-        self._send(line, deadline, timeout)
-        return self._receive(deadline, timeout)
+    def exchange(self, parts: Sequence[bytes], timeout: float) -> bytes:
+        """Send a line (and the frame after it, if any); return the next line the process writes, without its newline.
 
-    def _send(self, line: bytes, deadline: float, timeout: float) -> None:
-        view, sent = memoryview(line), 0
+        The deadline also bounds the frame that may follow the answer (``frame()``).
+        """
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        for part in parts:
+            self._send(part)
+        return self._receive()
+
+    def frame(self, size: int) -> bytes:
+        """The ``size`` bytes after the answer's line, and the newline that ends them (read as they come: one copy)."""
+        parts = [bytes(self._buffer[: size + 1])]  # what came with the line
+        del self._buffer[: size + 1]
+        have = len(parts[0])
+        try:
+            while have <= size:
+                if self._wait([self._out], [])[1]:
+                    parts.append(os.read(self._out, min(CHUNK, size + 1 - have)))
+                    if not parts[-1]:
+                        raise ChannelError(self._gone("closed its stdout"))
+                    have += len(parts[-1])
+        except ChannelError as exc:
+            raise ChannelError(f"sent {have} of a {size}-byte frame, then {exc}") from None
+        last = parts.pop()
+        if last[-1] != NEWLINE:
+            raise ChannelError(f"wrote byte 0x{last[-1]:02x} after a {size}-byte frame, not the newline that ends it")
+        parts.append(last[:-1])
+        return b"".join(parts)
+
+    def _send(self, data: bytes) -> None:
+        view, sent = memoryview(data), 0
         while sent < len(view):
-            writable, readable = self._wait([self._out], [self._in], deadline, timeout)
+            writable, readable = self._wait([self._out], [self._in])
             if readable:  # keep reading what it writes meanwhile, or both ends could wait on a full pipe
                 self._read()
             if writable:
@@ -81,27 +107,28 @@ class Channel:
                 except (BrokenPipeError, ConnectionResetError):
                     raise ChannelError(self._gone("stopped reading its stdin")) from None
 
-    def _receive(self, deadline: float, timeout: float) -> bytes:
+    def _receive(self) -> bytes:
+        scanned = 0
         while True:
-            end = self._buffer.find(b"\n", self._scanned)
+            end = self._buffer.find(b"\n", scanned)
             if end >= 0:
                 line = bytes(self._buffer[:end])
                 del self._buffer[: end + 1]
-                self._scanned = 0
                 return line
-            self._scanned = len(self._buffer)
-            _, readable = self._wait([self._out], [], deadline, timeout)
-            if readable:
+            if len(self._buffer) > MAX_LINE:
+                raise ChannelError(f"wrote more than {MAX_LINE} bytes without ending the line")
+            scanned = len(self._buffer)
+            if self._wait([self._out], [])[1]:
                 self._read()
 
-    def _wait(self, reads: list[int], writes: list[int], deadline: float, timeout: float) -> tuple[bool, bool]:
-        """(stdin writable, stdout readable), waiting until one is or the deadline passes."""
-        remaining = deadline - time.monotonic()
+    def _wait(self, reads: list[int], writes: list[int]) -> tuple[bool, bool]:
+        """(stdin writable, stdout readable), waiting until one is or the exchange's deadline passes."""
+        remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise ChannelError(f"gave no answer within {timeout:g} s")
+            raise ChannelError(f"gave no answer within {self._timeout:g} s")
         readable, writable, _ = select.select(reads, writes, [], remaining)
         if not readable and not writable:
-            raise ChannelError(f"gave no answer within {timeout:g} s")
+            raise ChannelError(f"gave no answer within {self._timeout:g} s")
         return bool(writable), bool(readable)
 
     def _read(self) -> None:
@@ -109,8 +136,6 @@ class Channel:
         if not chunk:
             raise ChannelError(self._gone("closed its stdout"))
         self._buffer += chunk
-        if len(self._buffer) > MAX_LINE:
-            raise ChannelError(f"wrote more than {MAX_LINE} bytes without ending the line")
 
     def _gone(self, what: str) -> str:
         """How the process went away: its exit status if it has one within a second."""

@@ -1,4 +1,4 @@
-"""The driver protocol's values on the wire: JSON lines, base64 bytes, Objects, errors and declarations.
+"""The driver protocol's values on the wire: JSON lines, base64 bytes, binary frames, Objects, errors and declarations.
 
 Both ends share this module: the client the harness uses (``client.py``) and ``serve()`` for Python
 drivers (``server.py``). ``docs/protocol.md`` and ``specs/schema/protocol.schema.json`` describe the
@@ -18,6 +18,10 @@ from conformance.driver import OPERATIONS, Capabilities, Mode, Object
 from conformance.redact import secret_name
 
 VERSION = 1
+#: The binary frames this end speaks: offered in the start, accepted in its answer (``docs/protocol.md``).
+FRAMES = 1
+FRAME = "$bytes"  # a payload field {"$bytes": N}: N raw bytes and a newline follow its line
+MAX_FRAME = 256 * 1024 * 1024  # the longest frame either end takes, as the longest line the harness reads
 #: Requests besides the operations: the handshake and the goodbye.
 START, STOP = "start", "stop"
 #: Error class a driver answers a request it cannot parse with (it is not a storage failure).
@@ -39,6 +43,21 @@ def dumps(message: Mapping[str, Any], field: str | None = None, payload: bytes =
     if field is None:
         return head + b"\n"
     return b"".join((head[:-1], b',"', field.encode(), b'":"', base64.b64encode(payload), b'"}\n'))
+
+
+def framed(message: Mapping[str, Any], field: str, payload: bytes) -> tuple[bytes, bytes, bytes]:
+    """A line with ``field`` set to a frame marker, then the payload and its newline: what goes on the stream."""
+    return dumps({**message, field: {FRAME: len(payload)}}), payload, b"\n"
+
+
+def frame_size(item: Any) -> int | None:
+    """N when ``item`` is a frame marker ``{"$bytes": N}``, None when it is no marker; WireError for a bad length."""
+    if not isinstance(item, dict) or FRAME not in item:
+        return None
+    size = item[FRAME]
+    if len(item) != 1 or not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FRAME:
+        raise WireError(f'a frame\'s marker must be {{"$bytes": N}} alone, N an integer from 0 to {MAX_FRAME}')
+    return size
 
 
 def loads(line: bytes) -> dict[str, Any]:
@@ -67,13 +86,15 @@ def _bytes(value: Any) -> Any:
 
 
 def data(value: Any, what: str) -> bytes:
-    """Bytes from a base64 string (a payload) or ``{"base64": ...}`` (a value); WireError otherwise."""
+    """Bytes from a frame (bytes already), base64 text (a payload) or ``{"base64": ...}`` (a value); else WireError."""
+    if isinstance(value, bytes):
+        return value
     if isinstance(value, dict) and set(value) == {"base64"}:
         value = value["base64"]
     if not isinstance(value, str):
         raise WireError(f"{what} must be base64 text, not {type(value).__name__}")
-    try:
-        return base64.b64decode(value, validate=True)
+    try:  # straight from the str: b64decode would copy megabytes into bytes first
+        return binascii.a2b_base64(value, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise WireError(f"{what} is not base64: {exc}") from None
 

@@ -1,6 +1,7 @@
 // The driver protocol loop (docs/protocol.md in gsp-conformance): one JSON request per line on
-// stdin, one JSON answer per line on stdout. It drives the Service of memory.go; nothing here
-// changes when you bring your own service.
+// stdin, one JSON answer per line on stdout, payloads as binary frames after their line once the
+// start agreed on them (else base64). It drives the Service of memory.go; nothing here changes
+// when you bring your own service.
 package main
 
 import (
@@ -12,10 +13,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
-const version = 1
+const (
+	version  = 1
+	frames   = 1         // the binary frames this driver speaks, accepted when the start offers them
+	maxFrame = 256 << 20 // the longest frame either end takes
+)
+
+// framed: payloads travel as binary frames, since this driver's answer to the start accepted them.
+var framed bool
+
+// frame is a read's bytes: sent as a frame after the answer's line once agreed, else as base64.
+type frame []byte
 
 var trace = flag.Bool("trace", false, "log each request to stderr (secret pairs masked)")
 
@@ -23,10 +35,11 @@ type request struct {
 	Seq     *int64           `json:"seq"`
 	Op      string           `json:"op"`
 	Version int              `json:"version"`
+	Frames  int              `json:"frames"`
 	Options map[string]any   `json:"options"`
 	Path    *string          `json:"path"`
 	Prefix  *string          `json:"prefix"`
-	Data    *string          `json:"data"`
+	Data    json.RawMessage  `json:"data"`
 	Object  *json.RawMessage `json:"object"`
 	Pairs   map[string]any   `json:"pairs"`
 	Secrets []string         `json:"secrets"`
@@ -51,11 +64,9 @@ func main() {
 	for {
 		line, err := in.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
-			answer, status := handle(line, &service)
+			answer, status := handle(line, in, &service)
 			if answer != nil {
-				encoded, _ := json.Marshal(answer)
-				out.Write(append(encoded, '\n'))
-				out.Flush()
+				send(out, answer)
 			}
 			if status >= 0 {
 				os.Exit(status)
@@ -70,13 +81,36 @@ func main() {
 	}
 }
 
+// send writes an answer's line, and a read's bytes as the frame after it once agreed.
+func send(out *bufio.Writer, answer map[string]any) {
+	payload, isFrame := answer["result"].(frame)
+	asFrame := isFrame && framed && len(payload) <= maxFrame // a longer payload goes as base64
+	if asFrame {
+		answer["result"] = map[string]int{"$bytes": len(payload)}
+	} else if isFrame {
+		answer["result"] = base64.StdEncoding.EncodeToString(payload)
+	}
+	encoded, _ := json.Marshal(answer)
+	out.Write(append(encoded, '\n'))
+	if asFrame {
+		out.Write(payload)
+		out.WriteByte('\n')
+	}
+	out.Flush()
+}
+
 // handle answers one line; a status of 0 or more ends the process with it.
-func handle(line []byte, service *Service) (map[string]any, int) {
+func handle(line []byte, in *bufio.Reader, service *Service) (map[string]any, int) {
 	var req request
 	decoder := json.NewDecoder(bytes.NewReader(line))
 	decoder.UseNumber()
 	if err := decoder.Decode(&req); err != nil {
 		return refusal(nil, "malformed request: "+err.Error()), -1
+	}
+	// the frame first: it is on the stream whatever the request is
+	data, err := readFrame(req.Data, in)
+	if err != nil { // the stream is out of step: nothing after this can be read
+		return refusal(req.Seq, "malformed frame: "+err.Error()), 2
 	}
 	if *trace {
 		logRequest(req)
@@ -94,11 +128,15 @@ func handle(line []byte, service *Service) (map[string]any, int) {
 		*service = built
 		caps := built.Capabilities()
 		declared := map[string]any{"operations": caps.Operations, "pairs": caps.Pairs, "limits": caps.Limits, "features": nonNil(caps.Features)}
-		return map[string]any{"seq": req.Seq, "result": map[string]any{"version": version, "name": built.Name(), "capabilities": declared}}, -1
+		result := map[string]any{"version": version, "name": built.Name(), "capabilities": declared}
+		if req.Frames == frames {
+			result["frames"], framed = frames, true
+		}
+		return map[string]any{"seq": req.Seq, "result": result}, -1
 	case *service == nil:
 		return refusal(req.Seq, "the first request must be start, not "+req.Op), -1
 	}
-	result, err := call(*service, req)
+	result, err := call(*service, req, data)
 	if _, malformed := err.(malformedError); malformed {
 		return refusal(req.Seq, err.Error()), -1
 	}
@@ -112,7 +150,31 @@ type malformedError string
 
 func (e malformedError) Error() string { return string(e) }
 
-func call(s Service, req request) (any, error) {
+// readFrame reads the frame a request's data announces ({"$bytes": N}: N bytes and a newline
+// follow its line); nil when the data is no frame marker.
+func readFrame(raw json.RawMessage, in *bufio.Reader) ([]byte, error) {
+	var marker map[string]json.RawMessage
+	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &marker) != nil || marker["$bytes"] == nil {
+		return nil, nil
+	}
+	size, err := strconv.ParseInt(string(marker["$bytes"]), 10, 64)
+	if err != nil || len(marker) != 1 || size < 0 || size > maxFrame {
+		return nil, fmt.Errorf(`a frame's marker must be {"$bytes": N} alone, N an integer from 0 to %d`, maxFrame)
+	}
+	if !framed {
+		return nil, fmt.Errorf("a frame, but the start agreed on base64 payloads")
+	}
+	found := make([]byte, size+1)
+	if got, err := io.ReadFull(in, found); err != nil {
+		return nil, fmt.Errorf("the input ended %d bytes into a %d-byte frame", got, size)
+	}
+	if found[size] != '\n' {
+		return nil, fmt.Errorf("a %d-byte frame is followed by byte 0x%02x, not the newline that ends it", size, found[size])
+	}
+	return found[:size], nil
+}
+
+func call(s Service, req request, data []byte) (any, error) {
 	pairs := Pairs{}
 	if req.Pairs != nil {
 		pairs = decode(req.Pairs).(map[string]any)
@@ -134,12 +196,12 @@ func call(s Service, req request) (any, error) {
 	default:
 		return nil, malformedError("unknown op " + req.Op)
 	}
-	var data []byte
-	if req.Op == "write" || req.Op == "write_append" {
-		if req.Data == nil {
-			return nil, malformedError(req.Op + " needs data")
+	if (req.Op == "write" || req.Op == "write_append") && data == nil {
+		var text string
+		if json.Unmarshal(req.Data, &text) != nil {
+			return nil, malformedError(req.Op + " needs data: base64 text or a frame")
 		}
-		decoded, err := base64.StdEncoding.DecodeString(*req.Data)
+		decoded, err := base64.StdEncoding.DecodeString(text)
 		if err != nil {
 			return nil, malformedError("data is not base64: " + err.Error())
 		}
@@ -153,7 +215,7 @@ func call(s Service, req request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return base64.StdEncoding.EncodeToString(read), nil
+		return frame(read), nil
 	case "stat":
 		return objectOf(s.Stat(*req.Path, pairs))
 	case "delete":

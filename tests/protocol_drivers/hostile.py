@@ -1,9 +1,10 @@
 """A driver process that misbehaves once per run: the memory driver over the protocol, until its Nth read.
 
-Options (in the start message): ``misbehave`` (crash, hang, garbage), ``marker`` (a file created when
+Options (in the start message): ``misbehave`` (crash, hang, garbage, or a bad frame: frame-negative,
+frame-huge, frame-short, frame-garbage), ``marker`` (a file created when
 it misbehaves, so a restarted process behaves), ``after`` (reads before it misbehaves: a read is
 always a case's step, never its cleanup) and ``token`` (a secret it prints to stderr first, which no
-output may carry).
+output may carry). With ``--base64`` it declines binary frames in the start (and still sends one when told to).
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ import time
 from typing import Any
 
 from conformance.adapters.memory import MemoryDriver
-from conformance.protocol import serve
+from conformance.protocol import serve, wire
 
 PROTOCOL = os.fdopen(os.dup(1), "wb")  # the protocol's stream; stdout proper goes to stderr
 os.dup2(2, 1)
+FRAMES = {  # what each bad frame puts on the stream before the real answer
+    "frame-negative": b'{"seq":0,"result":{"$bytes":-1}}\n',
+    "frame-huge": b'{"seq":0,"result":{"$bytes":%d}}\n' % (wire.MAX_FRAME + 1),
+    "frame-short": b'{"seq":0,"result":{"$bytes":10}}\nabc',
+    "frame-garbage": b'{"seq":0,"result":{"$bytes":3}}\nabcGARBAGE\n',
+}
 
 
 class Hostile(MemoryDriver):
@@ -49,7 +56,12 @@ class Hostile(MemoryDriver):
         if self.misbehave == "garbage":
             PROTOCOL.write(b"this is not the protocol\n")
             PROTOCOL.flush()
+        if self.misbehave in FRAMES:
+            PROTOCOL.write(FRAMES[self.misbehave])
+            PROTOCOL.flush()
+            if self.misbehave == "frame-short":
+                os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(serve(Hostile, sys.stdin.buffer, PROTOCOL))
+    sys.exit(serve(Hostile, sys.stdin.buffer, PROTOCOL, frames="--base64" not in sys.argv))
