@@ -34,7 +34,8 @@ class FsDriver(BaseDriver):
 
     def __init__(self, root: str) -> None:
         self.root = Path(root).resolve()
-        self._below = str(self.root).rstrip(os.sep) + os.sep
+        self._root = str(self.root)
+        self._below = self._root.rstrip(os.sep) + os.sep
         self.root.mkdir(parents=True, exist_ok=True)
         self._caps = Capabilities(
             operations=OPERATIONS,
@@ -145,7 +146,8 @@ class FsDriver(BaseDriver):
 
     def _inside(self, target: Path) -> bool:
         # Both are resolved, so a string prefix ending in the separator is the parent test, without a Path per parent.
-        return target == self.root or str(target).startswith(self._below)
+        text = str(target)
+        return text == self._root or text.startswith(self._below)
 
     def _replace(self, target: Path, data: bytes) -> None:
         """Write a temporary file beside the target, then move it into place: readers never see half a file."""
