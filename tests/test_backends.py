@@ -46,7 +46,10 @@ def test_the_core_imports_no_sdk() -> None:
 
 def test_an_endpoint_travels_as_json_but_a_simulated_injector_does_not() -> None:
     endpoint = Endpoint(
-        options={"bucket": "b"}, upstream=("127.0.0.1", 9), address={"endpoint_url": "http://{address}"}
+        options={"bucket": "b"},
+        upstream=("127.0.0.1", 9),
+        address={"endpoint_url": "http://{address}"},
+        list_page_size=7,
     )
     assert Endpoint.from_json(json.loads(json.dumps(endpoint.to_json()))) == endpoint
     with pytest.raises(BackendError):
