@@ -1,7 +1,8 @@
 """Suite time per bundled target, serial and under ``-n 2`` (pytest-xdist), through ``gspc run``.
 
 Run: python benchmarks/bench_targets.py [--targets memory fs s3@moto ...] [--repeat 1]
-Prints a Markdown table: items, outcomes and wall time (best of --repeat) per target and mode.
+Prints a Markdown table: items, outcomes and wall time per target and mode (best of --repeat, and the
+spread: best to worst).
 """
 
 from __future__ import annotations
@@ -42,11 +43,17 @@ def main() -> None:
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for target in args.targets:
-            serial = min(run(target, None, Path(tmp)) for _ in range(args.repeat))
-            parallel = min(run(target, "2", Path(tmp)) for _ in range(args.repeat))
-            counts = serial[1]
+            serial = [run(target, None, Path(tmp)) for _ in range(args.repeat)]
+            parallel = [run(target, "2", Path(tmp)) for _ in range(args.repeat)]
+            counts = serial[0][1]
             split = " / ".join(str(counts[k]) for k in ("passed", "observed", "not-applicable", "waived", "failed"))
-            print(f"| {target} | {sum(counts.values())} | {split} | {serial[0]:.1f} s | {parallel[0]:.1f} s |")
+            print(f"| {target} | {sum(counts.values())} | {split} | {_times(serial)} | {_times(parallel)} |")
+
+
+def _times(runs: list[tuple[float, Counter]]) -> str:
+    """The best wall time, and the spread when there were several runs."""
+    times = sorted(elapsed for elapsed, _ in runs)
+    return f"{times[0]:.1f} s" + (f" ({times[0]:.1f}-{times[-1]:.1f})" if len(times) > 1 else "")
 
 
 if __name__ == "__main__":

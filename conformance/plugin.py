@@ -390,7 +390,8 @@ class CaseItem(pytest.Item):
         prefix = f"{state.root}/{self.spec.name}/{self.case.id}/{self.index}/"
         tracker = Tracker(opened.driver, self.target.name, prefix, state.journal())
         try:
-            execute(self.case, self.params, tracker, caps, state.redactor, run, state.limits.max_payload, opened.faults)
+            execute(self.case, self.params, tracker, caps, state.redactor, run, state.limits.max_payload,
+                    opened.faults, opened.list_page_size)  # fmt: skip
         finally:
             record["leftovers"] = run.leftovers
         if self.clause.level == "IMPL" and run.failure is None:

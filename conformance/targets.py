@@ -66,6 +66,7 @@ class OpenTarget:
     driver: Any
     capabilities: Capabilities
     faults: FaultInjector | None
+    list_page_size: int | None = None  # the endpoint's: the most objects its service lists in one page
     closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
@@ -179,6 +180,7 @@ def open_target(
                 opened.closers.append(backend.close)
                 endpoint = start_backend(target, backend)
         endpoint = endpoint or Endpoint()
+        opened.list_page_size = endpoint.list_page_size
         if learn is not None:
             learn(endpoint.options)
         for name, value in endpoint.env.items():

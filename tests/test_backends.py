@@ -46,7 +46,10 @@ def test_the_core_imports_no_sdk() -> None:
 
 def test_an_endpoint_travels_as_json_but_a_simulated_injector_does_not() -> None:
     endpoint = Endpoint(
-        options={"bucket": "b"}, upstream=("127.0.0.1", 9), address={"endpoint_url": "http://{address}"}
+        options={"bucket": "b"},
+        upstream=("127.0.0.1", 9),
+        address={"endpoint_url": "http://{address}"},
+        list_page_size=7,
     )
     assert Endpoint.from_json(json.loads(json.dumps(endpoint.to_json()))) == endpoint
     with pytest.raises(BackendError):
@@ -176,3 +179,49 @@ def test_a_run_wide_latency_slows_every_proxied_request(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     steps = [step for record in records(tmp_path / "out") for step in record["steps"] if "op" in step]
     assert steps and all(step["duration"] >= 0.3 for step in steps)  # each step made at least one request
+
+
+@pytest.mark.parametrize("backend", ["moto", "moto-server", "ministack"])
+def test_every_s3_backend_the_harness_starts_pages_at_its_own_size_whatever_maxkeys_asks(backend: str) -> None:
+    sys.path.insert(0, str(TESTS))  # the third-party driver, as the harness finds it
+    opened = open_target(Target(THIRD_PARTY, backend))
+    try:
+        assert opened.list_page_size == backends.LIST_PAGE_SIZE
+        s3, bucket = opened.driver.s3, opened.driver.bucket
+        for index in range(backends.LIST_PAGE_SIZE + 2):
+            opened.driver.write(f"paged/{index}", b"x")
+        v2 = s3.list_objects_v2(Bucket=bucket, Prefix="paged/", MaxKeys=1000)
+        v1 = s3.list_objects(Bucket=bucket, Prefix="paged/")
+        assert (len(v2["Contents"]), v2["IsTruncated"]) == (backends.LIST_PAGE_SIZE, True)
+        assert (len(v1["Contents"]), v1["IsTruncated"]) == (backends.LIST_PAGE_SIZE, True)
+        assert len(list(opened.driver.list("paged/"))) == backends.LIST_PAGE_SIZE + 2  # it follows the tokens
+    finally:
+        opened.close()
+
+
+def test_moto_in_process_gets_its_own_page_back_when_the_target_closes() -> None:
+    import boto3
+    from moto import mock_aws
+
+    opened = open_target(Target("s3", "moto"))
+    opened.close()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        s3.create_bucket(Bucket="after")
+        for index in range(backends.LIST_PAGE_SIZE + 2):
+            s3.put_object(Bucket="after", Key=f"k{index}", Body=b"x")
+        assert s3.list_objects_v2(Bucket="after")["KeyCount"] == backends.LIST_PAGE_SIZE + 2
+
+
+def test_the_dropbox_emulator_the_harness_starts_pages_at_its_own_size() -> None:
+    opened = open_target(Target("dropbox", "emulator"))
+    try:
+        assert opened.list_page_size == backends.LIST_PAGE_SIZE
+        for index in range(backends.LIST_PAGE_SIZE + 2):
+            opened.driver.write(f"paged/{index}", b"x")
+        dbx = opened.driver._dbx
+        page = dbx.files_list_folder(f"{opened.driver.root}/paged", limit=1000)
+        assert (len(page.entries), page.has_more) == (backends.LIST_PAGE_SIZE, True)
+        assert len(list(opened.driver.list("paged/"))) == backends.LIST_PAGE_SIZE + 2
+    finally:
+        opened.close()

@@ -19,6 +19,7 @@ SPECS = TESTS.parent / "specs"
 sys.path.insert(0, str(TESTS))
 
 import broken_drivers  # noqa: E402 - found through the path above, as the harness finds it
+import first_page_drivers  # noqa: E402
 import invariant_drivers  # noqa: E402
 
 CONTROLS = {"memory": set(), "broken_drivers:FaultyMemory": set()}
@@ -29,6 +30,15 @@ BROKEN = {
 }
 BROKEN |= {f"invariant_drivers:{cls.__name__}": set(cls.breaks) for cls in invariant_drivers.BROKEN}
 TARGETS = CONTROLS | BROKEN
+#: Drivers that read only a listing's first page, on every backend the harness starts that pages.
+FIRST_PAGE = {
+    f"first_page_drivers:{cls.__name__}@{backend}": set(cls.breaks)
+    for cls, backends in [
+        (first_page_drivers.FirstPageS3, ["moto", "moto-server", "ministack"]),
+        (first_page_drivers.FirstPageDropbox, ["emulator"]),
+    ]
+    for backend in backends
+}
 # one harness run over every target: minutes on a shared 2-core machine, past the default timeout
 pytestmark = pytest.mark.timeout(1200)
 
@@ -83,3 +93,20 @@ def test_every_must_clause_is_tripped() -> None:
     tripped = set().union(*BROKEN.values())
     musts = {c.id for spec in load_specs(spec_files()) for c in spec.clauses.values() if c.level == "MUST"}
     assert sorted(musts - tripped) == []
+
+
+def test_a_driver_reading_only_the_first_listing_page_is_caught_on_every_paging_backend(tmp_path: Path) -> None:
+    """No page size set by the driver: the backend's own page (7) makes the listing case cross pages."""
+    from conftest import gspc
+
+    targets = [arg for target in FIRST_PAGE for arg in ("--target", target)]
+    done = gspc("run", *targets, "--spec", "storager", "--out", "out", cwd=tmp_path, timeout=600)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    found = [json.loads(line) for line in (tmp_path / "out" / "records.jsonl").read_text().splitlines()]
+    assert {target: clauses for target, clauses in _failed(found).items()} == FIRST_PAGE
+    paged = {r["target"]: r["failure"] for r in found if r["case"] == "list-pages"}
+    assert {target: failure["expected"] for target, failure in paged.items()} == dict.fromkeys(
+        FIRST_PAGE,
+        "listing including 'many/obj-22'",  # 3 pages of 7 and 2 more: the last is past the first page
+    )
+    assert all(0 < failure["actual"].count("many/obj-") <= 7 for failure in paged.values()), paged

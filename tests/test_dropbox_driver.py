@@ -208,12 +208,12 @@ def test_list_yields_files_under_a_prefix(drv, key):
 def test_list_follows_continue_cursors(drv, emu, key):
     for i in range(7):
         drv.write(f"{key}/p/{i}", b"x")
-    emu.store.page_size = 2
+    before, emu.store.page_size = emu.store.page_size, 2
     try:
         start = len(emu.calls)
         found = sorted(o.path for o in drv.list(f"{key}/p/"))
     finally:
-        emu.store.page_size = 2000
+        emu.store.page_size = before
     assert found == [f"{key}/p/{i}" for i in range(7)]
     assert routes(emu, start).count("files/list_folder/continue") >= 3
 
@@ -221,13 +221,13 @@ def test_list_follows_continue_cursors(drv, emu, key):
 def test_list_failure_mid_way_is_mapped(drv, emu, key):
     for i in range(3):
         drv.write(f"{key}/q/{i}", b"x")
-    emu.store.page_size = 1
+    before, emu.store.page_size = emu.store.page_size, 1
     emu.fail_next(1, 503, route="files/list_folder/continue")
     try:
         with pytest.raises(errors.ServiceInternal) as excinfo:
             list(drv.list(f"{key}/q/"))
     finally:
-        emu.store.page_size = 2000
+        emu.store.page_size = before
     assert_context(excinfo.value, "list", f"{key}/q/")
 
 

@@ -9,6 +9,7 @@ import pytest
 from tests_support import write_spec
 
 from conformance.spec.loader import SpecError, load_spec, load_specs, spec_files
+from conformance.spec.model import UNPAGED_COPIES
 
 GOOD = """\
 id: GSP-99
@@ -30,6 +31,11 @@ cases:
     steps:
       - delete: {path: x}
 """
+
+
+#: A listing whose count follows a repeated step, and the step before it.
+LISTED = '- list: {prefix: ""}\n        expect: {paths: {count: "{copies}", includes: ["x-{last_copy}"]}}'
+PAGED = "- write: {path: x, data: d}\n        repeat: {pages: 3}\n      " + LISTED
 
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:
@@ -77,10 +83,14 @@ def test_duplicate_key_is_reported(tmp_path: Path) -> None:
         (("- delete: {path: x}", "- commit_append: {obj: $o}"), "$o is used before a step saves it"),
         (("{path: x}", '{path: "{where}"}'), "{where} is not a param of the case"),
         (("- delete: {path: x}", "- save: o"), "a step names exactly one operation or fault"),
+        (("- delete: {path: x}", LISTED), "step 1: {copies} is used before a step repeats"),
+        (("- delete: {path: x}", "- list: {prefix: x/}\n        repeat: 2"), "step 1: repeat needs a step with a path"),
+        (("params: {n:", "params: {copies: [1], n:"), "case one: param 'copies' is reserved"),
+        (("- delete: {path: x}", LISTED.replace("copies", "n")), "count {n} must stand for a whole number, not 'x'"),
     ],
 )
 def test_lint_finds_semantic_problems(tmp_path: Path, change: tuple[str, str], message: str) -> None:
-    found = problems_of(tmp_path, GOOD.replace(*change))
+    found = problems_of(tmp_path, GOOD.replace("requires:", "params: {n: [2, x]}\n    requires:").replace(*change))
     assert any(message in p and p.startswith(f"{tmp_path / 'ex.yaml'}:") for p in found), found
 
 
@@ -102,3 +112,22 @@ def test_bundled_specs_are_clean() -> None:
     specs = load_specs(spec_files())
     assert {s.name for s in specs} >= {"delete"}
     assert len({s.id for s in specs}) == len(specs)
+
+
+def test_a_step_repeated_by_pages_runs_past_the_targets_page_and_names_its_count(tmp_path: Path) -> None:
+    (spec,) = load_specs([write_spec(tmp_path, GOOD.replace("- delete: {path: x}", PAGED))])
+    write, listing = spec.cases[0].steps
+    assert (write.repeat, write.repeat_pages, write.repeats) == (None, 3, True)
+    assert [write.copies(7), write.copies(None), listing.copies(7)] == [23, UNPAGED_COPIES, 1]
+    assert not listing.repeats
+
+
+@pytest.mark.parametrize("repeat", ["{pages: 0}", "{pages: 11}", "{pages: 3, more: 1}", "{}", "1", "2001"])
+def test_a_repeat_out_of_bounds_is_a_schema_problem(tmp_path: Path, repeat: str) -> None:
+    found = problems_of(tmp_path, GOOD.replace("- delete: {path: x}", PAGED.replace("{pages: 3}", repeat)))
+    assert any(":19: cases/0/steps/0/repeat" in p for p in found), found
+
+
+def test_a_count_is_a_number_or_one_placeholder(tmp_path: Path) -> None:
+    found = problems_of(tmp_path, GOOD.replace("- delete: {path: x}", PAGED.replace('"{copies}"', '"{copies}s"')))
+    assert any("cases/0/steps/1/expect/paths/count" in p for p in found), found

@@ -34,6 +34,8 @@ class FsDriver(BaseDriver):
 
     def __init__(self, root: str) -> None:
         self.root = Path(root).resolve()
+        self._root = str(self.root)
+        self._below = self._root.rstrip(os.sep) + os.sep
         self.root.mkdir(parents=True, exist_ok=True)
         self._caps = Capabilities(
             operations=OPERATIONS,
@@ -75,7 +77,7 @@ class FsDriver(BaseDriver):
         if target == self.root:
             raise errors.PermissionDenied("the root is not an object", op="delete", path=path, driver=self.name)
         with self._errors("delete", path):
-            for temp in target.parent.glob(_temp_prefix(target.name) + "*"):  # left by an interrupted write
+            for temp in _temp_files(target):  # left by an interrupted write
                 with contextlib.suppress(FileNotFoundError):
                     temp.unlink()
             try:
@@ -143,7 +145,9 @@ class FsDriver(BaseDriver):
         return target
 
     def _inside(self, target: Path) -> bool:
-        return target == self.root or self.root in target.parents
+        # Both are resolved, so a string prefix ending in the separator is the parent test, without a Path per parent.
+        text = str(target)
+        return text == self._root or text.startswith(self._below)
 
     def _replace(self, target: Path, data: bytes) -> None:
         """Write a temporary file beside the target, then move it into place: readers never see half a file."""
@@ -209,6 +213,16 @@ class FsDriver(BaseDriver):
             if exc.errno == errno.ENOSPC:
                 raise errors.RestrictionDissatisfied(message, **context) from exc
             raise errors.Unexpected(message, **context) from exc
+
+
+def _temp_files(target: Path) -> list[Path]:
+    """The temporary files of a target beside it; one plain listing of the folder, not a glob per file."""
+    prefix = _temp_prefix(target.name)
+    try:
+        names = os.listdir(target.parent)
+    except OSError:  # no folder, or one that cannot be read: no temporary file to find, as a glob finds none
+        return []
+    return [target.parent / name for name in names if name.startswith(prefix)]
 
 
 def _temp_prefix(name: str) -> str:

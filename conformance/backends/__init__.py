@@ -18,6 +18,9 @@ from typing import Any, ClassVar, Protocol
 
 ENTRY_POINT_GROUP = "gsp_conformance.backends"
 REMOTE, LOCAL = "remote", "local"  # the backends a URL or an absolute path names
+#: The most objects one listing page holds on the services the harness starts (moto, ministack, the
+#: Dropbox emulator), whatever a driver asks: any driver must follow the pages to list a case's objects.
+LIST_PAGE_SIZE = 7
 
 
 class BackendError(Exception):
@@ -44,6 +47,7 @@ class Endpoint:
     error_dialect: str | None = None  # "module:function" (status, retry_after) -> (body, type); None: S3's XML
     env: dict[str, str] = field(default_factory=dict)  # variables the driver's process needs, set only if unset
     faults: FaultInjector | None = field(default=None, compare=False)  # a backend that simulates faults itself
+    list_page_size: int | None = None  # the most objects the service puts in one listing page, when known
 
     def to_json(self) -> dict[str, Any]:
         """The endpoint as JSON, for another process of the run; a simulated injector cannot travel."""

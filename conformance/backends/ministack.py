@@ -16,12 +16,16 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from conformance.backends import LIST_PAGE_SIZE
+
 VERSION = "1.5.33"
 PYTHON_ENV = "GSPC_MINISTACK_PYTHON"
 SETUP_TIMEOUT = 600.0  # seconds for creating the venv and installing ministack from the package registry
 _READY = "gspc-ready"  # written last: a venv without it was left half-made and is made again
 
 #: The server child: binds 127.0.0.1 on an ephemeral port, prints the port, exits when stdin closes.
+#: Its listings hold at most $GSPC_LIST_PAGE_SIZE keys a page, whatever MaxKeys asks (ministack's one
+#: place that cuts ListObjects and ListObjectsV2 to MaxKeys is wrapped).
 _CHILD = """
 import asyncio, os, socket, sys, threading
 listener = socket.create_server(("127.0.0.1", 0), backlog=128)
@@ -29,6 +33,10 @@ os.environ["GATEWAY_PORT"] = str(listener.getsockname()[1])
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from ministack.app import app
+import ministack.services.s3 as s3
+collect, page = s3._collect_list_entries, int(os.environ["GSPC_LIST_PAGE_SIZE"])
+s3._collect_list_entries = lambda objects, prefix, delimiter, max_keys, start: collect(
+    objects, prefix, delimiter, min(max_keys, page), start)
 config = Config()
 config.bind = [f"fd://{listener.fileno()}"]
 config.loglevel = "WARNING"
@@ -80,6 +88,7 @@ def command(data_dir: str, env: Mapping[str, str], explicit: str | None = None) 
         "TMPDIR": data_dir,
         "BIND_HOST": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
+        "GSPC_LIST_PAGE_SIZE": str(LIST_PAGE_SIZE),
     }
     return [python(explicit), "-c", _CHILD], child_env
 

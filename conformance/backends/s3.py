@@ -3,6 +3,8 @@
 An endpoint gives an S3 driver the bundled driver's options: ``bucket``, ``endpoint_url``,
 ``region`` and, on an emulator, short timeouts with no SDK retries (so injected faults surface).
 Credentials travel in the standard AWS environment variables, as any boto3-based driver reads them.
+Every emulator the harness starts answers at most ``LIST_PAGE_SIZE`` keys a listing page, whatever
+MaxKeys a driver sends, so a driver that does not follow continuation tokens lists too little.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance.backends import BackendError, Endpoint
+from conformance.backends import LIST_PAGE_SIZE, BackendError, Endpoint
 from conformance.backends.processes import ServerProcess, child_env
 
 REGION = "us-east-1"
@@ -30,6 +32,8 @@ INSTALL = "pip install 'gsp-conformance[s3]'"
 
 _MOTO_CHILD = """
 import sys
+from conformance.backends.s3 import page_moto
+page_moto()
 from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
@@ -52,6 +56,31 @@ def emulator_env() -> dict[str, str]:
     if any(sources) or (home / ".aws" / "credentials").exists():
         return {}
     return dict(EMULATOR_ENV)
+
+
+_moto_truncate: list[Any] = []  # moto's own truncation while this process pages it, once per page_moto()
+
+
+def page_moto() -> None:
+    """Make moto's S3 in this process answer at most LIST_PAGE_SIZE keys a listing page, whatever MaxKeys asks."""
+    from moto.s3.models import S3Backend
+
+    truncate = _moto_truncate[0] if _moto_truncate else S3Backend._truncate_result  # where moto cuts to MaxKeys
+
+    def paged(self: Any, result_keys: Any, max_keys: int) -> Any:
+        return truncate(self, result_keys, min(max_keys, LIST_PAGE_SIZE) if max_keys else max_keys)
+
+    S3Backend._truncate_result = paged
+    _moto_truncate.append(truncate)
+
+
+def unpage_moto() -> None:
+    """Undo one page_moto(); the last gives moto back its own page size."""
+    from moto.s3.models import S3Backend
+
+    truncate = _moto_truncate.pop()
+    if not _moto_truncate:
+        S3Backend._truncate_result = truncate
 
 
 def _missing(*modules: str) -> str | None:
@@ -97,6 +126,7 @@ class _Server:
             upstream=("127.0.0.1", self._server.port),
             address={"endpoint_url": "http://{address}"},
             env=emulator_env(),
+            list_page_size=LIST_PAGE_SIZE,
         )
 
     def close(self) -> None:
@@ -168,6 +198,7 @@ class MotoInProcess:
         # Keep the process environment and boto3's default session untouched.
         self._mock = mock_aws(config={"core": {"mock_credentials": False, "reset_boto3_session": False}})
         self._mock.start()
+        page_moto()
         self._bucket = str(options.get("bucket") or bucket_name())
         env = emulator_env()
         try:
@@ -175,7 +206,7 @@ class MotoInProcess:
         except BaseException:
             self.close()
             raise
-        return Endpoint(options={"bucket": self._bucket, "region": REGION}, env=env)
+        return Endpoint(options={"bucket": self._bucket, "region": REGION}, env=env, list_page_size=LIST_PAGE_SIZE)
 
     def close(self) -> None:
         mock, self._mock = self._mock, None
@@ -192,6 +223,7 @@ class MotoInProcess:
             )
             bucket.objects.all().delete()
             bucket.delete()
+        unpage_moto()
         mock.stop()
 
 

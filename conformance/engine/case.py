@@ -37,6 +37,7 @@ def execute(
     run: CaseRun,
     cap: int = MAX_PAYLOAD,
     faults: FaultInjector | None = None,
+    list_page_size: int | None = None,
 ) -> CaseRun:
     """Run the case's steps into ``run``, then clean up into ``run.leftovers`` (paths still there after it).
 
@@ -44,7 +45,7 @@ def execute(
     every path it created is a leftover, journalled for ``gspc clean``; the exception goes on to the caller.
     """
     try:
-        run_case(case, params, tracker, caps.limits, redactor, run, cap, faults)
+        run_case(case, params, tracker, caps.limits, redactor, run, cap, faults, list_page_size)
     except (CaseTimeout, KeyboardInterrupt):
         run.leftovers = list(tracker.created)
         raise

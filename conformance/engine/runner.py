@@ -15,7 +15,7 @@ from conformance.engine.frames import frames, locate
 from conformance.engine.safe import attr, bounded, equal, rep, text, type_name
 from conformance.engine.tracker import Tracker, confined
 from conformance.redact import Redactor
-from conformance.spec.model import Case
+from conformance.spec.model import REPEAT_PLACEHOLDERS, Case
 
 
 class HarnessError(Exception):
@@ -66,13 +66,15 @@ def run_case(
     run: CaseRun,
     cap: int = payloads.MAX_PAYLOAD,
     faults: FaultInjector | None = None,
+    list_page_size: int | None = None,
 ) -> CaseRun:
     """Run the steps in order into ``run`` (the caller keeps it if a timeout cuts in); stop at a mismatch.
 
-    ``cap`` is the most bytes one data expression may build; ``faults`` is the target's injector, if any.
+    ``cap`` is the most bytes one data expression may build; ``faults`` is the target's injector, if any;
+    ``list_page_size`` is the target's listing page, which sets how many times a ``repeat: {pages: N}`` step runs.
     """
     try:
-        _run_steps(case, params, tracker, limits, redactor, run, {}, cap, faults)
+        _run_steps(case, params, tracker, limits, redactor, run, {}, cap, faults, list_page_size)
     finally:
         faulted = any("fault" in step for step in run.steps)
         if faulted and faults is not None:  # a case that stops early never reaches its clear step
@@ -81,11 +83,12 @@ def run_case(
     return run
 
 
-def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults) -> None:
+def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults, page_size) -> None:
     judged = judged_clause(case)
     declared = None
     for index, planned in enumerate(case.steps, start=1):
         step = planned.filled(params)
+        copies = step.copies(page_size)
         if step.is_fault:
             _inject(faults, step.args)
             run.steps.append({"fault": step.args})
@@ -98,12 +101,14 @@ def _run_steps(case, params, tracker, limits, redactor, run, saved, cap, faults)
                 shown = ", ".join(claimed)
                 run.fail(judged, index, op, f"a declaration without {shown}", f"declares {shown}", own=True)
                 return
-        for copy in range(step.repeat or 1):
+        for copy in range(copies):
             spec_args = dict(step.args)
-            if step.repeat is not None:  # the copies address distinct paths: path-0, path-1, ...
+            if step.repeats:  # the copies address distinct paths: path-0, path-1, ...
                 spec_args["path"] = f"{spec_args['path']}-{copy}"
             if not _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap, judged, copy):
                 return
+        if step.repeats:  # the steps after it may name how many copies it made
+            params = {**params, **dict(zip(REPEAT_PLACEHOLDERS, (copies, copies - 1), strict=True))}
 
 
 def _step(index, op, step, spec_args, tracker, limits, redactor, run, saved, cap, judged, copy) -> bool:

@@ -10,7 +10,7 @@ from conformance.driver import KNOWN_FEATURES, KNOWN_LIMITS, KNOWN_PAIRS, OPERAT
 from conformance.errors import ERRORS
 from conformance.spec.bounds import PLACEHOLDER, CaseBounds, expansion_count
 from conformance.spec.limits import DEFAULT_LIMITS, MAX_SHOWN, SpecLimits, not_shown
-from conformance.spec.model import Case, Spec
+from conformance.spec.model import REPEAT_PLACEHOLDERS, Case, Spec, Step
 
 STEP_ARGS = frozenset({"path", "prefix", "data", "obj"})
 
@@ -61,7 +61,10 @@ def _case_problems(case: Case, limits: SpecLimits) -> Iterator[tuple[int, str]]:
     for token in case.requires + case.unless:
         if not _known_token(token):
             yield case.line, f"case {case.id}: unknown capability {token!r}"
+    for name in sorted(set(REPEAT_PLACEHOLDERS) & set(case.params)):
+        yield case.line, f"case {case.id}: param {name!r} is reserved: a repeated step sets {{{name}}}"
     saved: set[str] = set()
+    known = set(case.params)  # the placeholders a step may name: the params, and after a repeated step its count
     for index, step in enumerate(case.steps):
         line = step.line or case.line
         where = f"case {case.id} step {index + 1}"
@@ -76,8 +79,10 @@ def _case_problems(case: Case, limits: SpecLimits) -> Iterator[tuple[int, str]]:
         for ref in _refs(args.get("obj")):
             if ref not in saved:
                 yield line, f"{where}: ${ref} is used before a step saves it"
-        for name in sorted(_placeholders([step.args, step.expect]) - set(case.params)):
-            yield line, f"{where}: {{{name}}} is not a param of the case"
+        for name in sorted(_placeholders([step.args, step.expect]) - known):
+            why = "is used before a step repeats" if name in REPEAT_PLACEHOLDERS else "is not a param of the case"
+            yield line, f"{where}: {{{name}}} {why}"
+        yield from ((line, f"{where}: {problem}") for problem in _repeat_problems(step, case))
         for problem in [*bounds.path_problems(args), *bounds.size_problems(step)]:
             yield line, f"{where}: {problem}"
         for alt in [step.expect, *step.expect.get("one_of", ())]:
@@ -88,6 +93,20 @@ def _case_problems(case: Case, limits: SpecLimits) -> Iterator[tuple[int, str]]:
                         yield line, f"{where}: unknown error class {name!r}"
         if step.save is not None:
             saved.add(step.save)
+        if step.repeats:
+            known |= set(REPEAT_PLACEHOLDERS)
+
+
+def _repeat_problems(step: Step, case: Case) -> Iterator[str]:
+    """A repeated step needs a path to number; a count named by a placeholder needs a whole number."""
+    if step.repeats and not isinstance(step.args.get("path"), str):
+        yield f"repeat needs a step with a path to number (path-0, path-1, ...), not {step.op or 'this step'}"
+    count = step.expect.get("paths", {}).get("count")
+    name = count[1:-1] if isinstance(count, str) else None
+    values = case.params.get(name, {}).values() if name else ()
+    bad = [v for v in values if not isinstance(v, int) or isinstance(v, bool) or v < 0]
+    if bad:
+        yield f"paths count {count} must stand for a whole number, not {bad[0]!r}"
 
 
 def _known_token(token: str) -> bool:

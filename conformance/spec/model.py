@@ -13,6 +13,11 @@ LEVELS = ("MUST", "SHOULD", "MAY", "IMPL")
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 #: What a step holds besides its operation (or fault).
 STEP_KEYS = frozenset({"expect", "save", "note", "repeat"})
+#: Copies of a ``repeat: {pages: N}`` step on a target whose endpoint names no page size: one past
+#: S3's default (and largest) page of 1,000 keys.
+UNPAGED_COPIES = 1001
+#: The placeholders a repeated step sets for the steps after it: how many copies it made, the last one's suffix.
+REPEAT_PLACEHOLDERS = ("copies", "last_copy")
 
 
 def substitute(value: Any, params: Mapping[str, Any]) -> Any:
@@ -38,6 +43,7 @@ class Step:
     expect: dict[str, Any] = field(default_factory=dict)
     save: str | None = None
     repeat: int | None = None  # run the call this many times, on path-0, path-1, ...
+    repeat_pages: int | None = None  # or more times than this many listing pages hold (see copies())
     line: int = 0
     named: tuple[str, ...] = ()  # every operation or fault the step names: lint wants exactly one
     extra: tuple[str, ...] = ()  # keys beside the fault of a fault step: lint refuses them
@@ -47,12 +53,15 @@ class Step:
         """A step from its YAML mapping (already schema-checked; lint judges what the schema cannot)."""
         named = tuple(k for k in raw if k in operations or k == "fault")
         op = named[0] if len(named) == 1 else ""
+        repeat = raw.get("repeat")
+        pages = repeat.get("pages") if isinstance(repeat, Mapping) else None
         return cls(
             op=op,
             args=dict(raw.get(op) or {}),
             expect=dict(raw.get("expect") or {}),
             save=raw.get("save"),
-            repeat=raw.get("repeat"),
+            repeat=None if isinstance(repeat, Mapping) else repeat,
+            repeat_pages=pages,
             line=line,
             named=named,
             extra=tuple(k for k in raw if k not in ("fault", "note")) if op == "fault" else (),
@@ -61,6 +70,18 @@ class Step:
     @property
     def is_fault(self) -> bool:
         return self.op == "fault"
+
+    @property
+    def repeats(self) -> bool:
+        return self.repeat is not None or self.repeat_pages is not None
+
+    def copies(self, list_page_size: int | None) -> int:
+        """How many times the call runs: ``repeat: N``, or for ``{pages: N}`` N full pages and 2 more objects
+        on a target whose endpoint names its page size, else UNPAGED_COPIES; 1 for a step that does not repeat.
+        """
+        if self.repeat_pages is None:
+            return self.repeat or 1
+        return self.repeat_pages * list_page_size + 2 if list_page_size else UNPAGED_COPIES
 
     def filled(self, params: Mapping[str, Any]) -> Step:
         """The step with a run's params in place of its placeholders."""

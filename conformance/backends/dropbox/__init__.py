@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from conformance.backends import BackendError, Endpoint
+from conformance.backends import LIST_PAGE_SIZE, BackendError, Endpoint
 
 REQUEST_SIZE_MAXIMUM = 150 * 1024 * 1024  # Dropbox's largest body for one upload request
 EMULATOR_TIMEOUT = 2.0  # seconds; the emulator answers in milliseconds, so only a fault takes longer
@@ -46,7 +46,8 @@ class Emulator:
             limit = int(options.get("request_size_maximum", REQUEST_SIZE_MAXIMUM))
         except (TypeError, ValueError):
             raise BackendError("option request_size_maximum must be a whole number of bytes") from None
-        self.emulator = emulator = DropboxEmulator(upload_size_maximum=limit).start()
+        emulator = DropboxEmulator(upload_size_maximum=limit, page_size=LIST_PAGE_SIZE)
+        self.emulator = emulator.start()
         return Endpoint(
             options={"token": emulator.token, "host": emulator.host, "ca_file": emulator.ca_file}
             | {"timeout": EMULATOR_TIMEOUT},
@@ -55,6 +56,7 @@ class Emulator:
             tls_cert=emulator.cert_file,
             ca_file=emulator.ca_file,
             error_dialect="conformance.backends.dropbox.emulator:error_document",
+            list_page_size=LIST_PAGE_SIZE,
         )
 
     def close(self) -> None:
