@@ -162,11 +162,14 @@ def judge(waivers: Sequence[Waiver], target: str, spec: str, case: str, clause: 
             stale.append(f"waiver expired on {found[0].expires}")
     covered = {name: w.as_record(name) for name, w in covering.items()}
     shown = own.as_record(clause) if own is not None else next(iter(covered.values()), None)
-    notes = "; ".join(dict.fromkeys(w.note() for w in covering.values()))
+    by_waiver: dict[Waiver, list[str]] = {}
+    for name, w in covering.items():
+        by_waiver.setdefault(w, []).append(name)
+    waived = "waived: " + "; ".join(f"{', '.join(names)} ({w.note()})" for w, names in by_waiver.items())
     unwaived = list(dict.fromkeys(entry["clause"] for entry in failed if entry["clause"] not in covering))
     if not unwaived:
-        return Judged("waived", notes, shown, covered)
-    note = [f"waived: {', '.join(covering)} ({notes}); not waived: {', '.join(unwaived)}"] if covering else []
+        return Judged("waived", waived if len(covering) > 1 else next(iter(covering.values())).note(), shown, covered)
+    note = [f"{waived}; not waived: {', '.join(unwaived)}"] if covering else []
     return Judged("failed", "; ".join(dict.fromkeys(note + stale)) or None, shown, covered)
 
 

@@ -38,7 +38,8 @@ def test_waivers_of_both_clauses_make_it_waived_naming_both_issues() -> None:
     both = [waiver(clause="append.complete", reason="sizes"), waiver(clause="errors.taxonomy", reason="raw")]
     outcome, reason, covered = verdict(both, [OWN, TAXONOMY])
     assert (outcome, covered) == ("waived", ["append.complete", "errors.taxonomy"])
-    assert reason == "known issue: sizes (https://example.test/1); known issue: raw (https://example.test/1)"
+    assert reason == ("waived: append.complete (known issue: sizes (https://example.test/1)); "
+                      "errors.taxonomy (known issue: raw (https://example.test/1))")  # fmt: skip
 
 
 def test_an_invariant_waiver_may_name_the_spec_of_its_clause_or_of_the_case_but_no_other() -> None:
@@ -48,8 +49,10 @@ def test_an_invariant_waiver_may_name_the_spec_of_its_clause_or_of_the_case_but_
 
 
 def test_a_case_waiver_covers_every_clause_of_its_case_only() -> None:
-    outcome, _, covered = verdict([waiver(case="append-case")], [OWN, TAXONOMY])
+    outcome, reason, covered = verdict([waiver(case="append-case")], [OWN, TAXONOMY])
     assert (outcome, covered) == ("waived", ["append.complete", "errors.taxonomy"])
+    assert reason == "waived: append.complete, errors.taxonomy (known issue: r (https://example.test/1))"
+    assert verdict([waiver(case="append-case")], [TAXONOMY])[1] == "known issue: r (https://example.test/1)"
     assert verdict([waiver(case="other-case")], [OWN, TAXONOMY])[0] == "failed"
 
 
