@@ -3,6 +3,7 @@ when both clauses are, and named by both in the records, HTML, certificate, diff
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +16,135 @@ from conftest import gspc, records, summary
 from test_html_report import browser, open_report  # noqa: F401 - fixtures used below
 
 from conformance.records import failed_clauses
-from conformance.report import certificate
+from conformance.report import certificate, diff, html
+from conformance.report import summary as summary_report
 from conformance.spec.loader import schema
+from conformance.verdict import clause_outcomes, compute
+
+# ---- synthetic records: each view on its own ----
+
+ALLURE = importlib.util.find_spec("allure_pytest") is not None  # an optional extra
+needs_allure = pytest.mark.skipif(not ALLURE, reason="allure-pytest is not installed")
+TAXONOMY_WAIVER = {"reason": "raw SDK errors", "link": "https://tracker.example/2", "file": "K", "expires": None,
+                   "covers": "errors.taxonomy"}  # fmt: skip
+
+
+def synthetic(case: str = "c1", own: str | None = "failed", taxonomy: str | None = "failed", **fields: Any) -> dict:
+    """A delete record whose own clause and errors.taxonomy (of spec errors) went as given (None: did not fail)."""
+    clauses = []
+    if own:
+        clauses.append({"clause": "delete.missing-ok", "spec": "delete", "rule": "DEL-2", "level": "MUST", "step": 1,
+                        "op": "delete", "expected": "success", "actual": "KeyError: 'x'"})  # fmt: skip
+    if taxonomy:
+        clauses.append({"clause": "errors.taxonomy", "spec": "errors", "rule": "ERR-3", "level": "MUST", "step": 1,
+                        "op": "delete", "expected": "a taxonomy error",
+                        "actual": "raw builtins.KeyError escaped"})  # fmt: skip
+        if taxonomy == "waived":
+            clauses[-1]["waiver"] = TAXONOMY_WAIVER
+    failure = (
+        {**{k: clauses[0][k] for k in ("step", "op", "expected", "actual")}, "clauses": clauses} if clauses else None
+    )
+    outcome = "failed" if own == "failed" or taxonomy == "failed" else "waived" if clauses else "passed"
+    return {
+        "run_id": "r1", "target": "t", "driver": "t", "spec": "delete", "spec_id": "GSP-46", "spec_version": 1,
+        "spec_sha256": "0" * 64, "spec_title": "Idempotent delete", "clause": "delete.missing-ok", "rule": "DEL-2",
+        "level": "MUST", "status": "adopted", "clause_text": "Deleting a missing path succeeds.", "case": case,
+        "title": "t", "nodeid": f"delete::{case}[t]", "params": {}, "outcome": outcome, "reason": None,
+        "duration": 0.1, "steps": [{"op": "delete", "args": {"path": "x"}, "error": {"type": "KeyError"}}],
+        "failure": failure, "behaviour": None, "waiver": TAXONOMY_WAIVER if taxonomy == "waived" else None,
+        "leftovers": [], "worker": "main", **fields,
+    }  # fmt: skip
+
+
+def test_clause_outcomes_judge_each_clause_as_it_went() -> None:
+    assert clause_outcomes(synthetic()) == [
+        ("delete.missing-ok", "failed", failed_clauses(synthetic())[0]),
+        ("errors.taxonomy", "failed", failed_clauses(synthetic())[1]),
+    ]
+    assert [o for _, o, _ in clause_outcomes(synthetic(own=None))] == ["passed", "failed"]  # the own clause held
+    assert [o for _, o, _ in clause_outcomes(synthetic(taxonomy="waived"))] == ["failed", "waived"]
+    assert [o for _, o, _ in clause_outcomes(synthetic(own=None, taxonomy=None))] == ["passed"]
+    older = {**synthetic(), "outcome": "waived", "waiver": {**TAXONOMY_WAIVER, "covers": "all"}}  # no per-clause waiver
+    assert [o for _, o, _ in clause_outcomes(older)] == ["waived", "waived"]
+
+
+def test_verdicts_count_the_invariant_under_its_own_spec_as_failed_or_waived() -> None:
+    verdicts = {v.spec: v for v in compute([synthetic("c1"), synthetic("c2", taxonomy="waived")])}
+    assert dict(verdicts["errors"].counts["MUST"]) == {"failed": 1, "waived": 1}
+    assert dict(verdicts["errors"].failed) == {"errors.taxonomy": {"c1"}}
+    assert dict(verdicts["errors"].waived) == {"errors.taxonomy": {"c2"}}
+    assert verdicts["errors"].verdict == "non-conformant"
+
+
+def test_html_data_counts_lists_and_names_every_failed_clause() -> None:
+    later = {**synthetic("tax", own=None, taxonomy=None), "spec": "errors", "spec_id": "GSP-47", "rule": "ERR-3",
+             "clause": "errors.taxonomy", "clause_text": "Only taxonomy errors escape."}  # fmt: skip
+    records = [synthetic("c1"), synthetic("c2", taxonomy="waived"), later]
+    head, index, _ = html.build(records, summary_report.build("r1", compute(records), records))
+    specs = [s["name"] for s in head["specs"]]
+    rows = {row[1]: row for row in head["clauses"]}
+    assert specs[rows["errors.taxonomy"][0]] == "errors"  # a clause of another spec, under that spec
+    assert rows["errors.taxonomy"][5] == "Only taxonomy errors escape."  # its text, from a record of its own case
+    outcomes = head["outcomes"]
+    agg = {(head["clauses"][c][1], outcomes[o]): n for c, _, o, n in head["agg"]}
+    assert agg[("errors.taxonomy", "failed")] == 1 and agg[("errors.taxonomy", "waived")] == 1
+    assert agg[("delete.missing-ok", "failed")] == 2 and agg[("errors.taxonomy", "passed")] == 1
+    judged = index["FC"][index["fc"][1]]
+    assert [(head["clauses"][c][1], outcomes[o]) for c, o, *_ in judged] == [("delete.missing-ok", "failed"),
+                                                                             ("errors.taxonomy", "waived")]  # fmt: skip
+    step, op, expected, actual, waiver = judged[1][2:]
+    assert (step, index["S"][op], index["S"][expected]) == (1, "delete", "a taxonomy error")
+    assert "KeyError" in index["S"][actual] and index["W"][waiver]["link"] == "https://tracker.example/2"
+    assert index["fc"][2] == -1  # a record that failed nothing carries no list
+
+
+@needs_allure
+def test_allure_result_has_a_label_and_link_per_failed_clause() -> None:
+    from allure_commons.model2 import TestResult
+
+    from conformance.report import allure_results
+
+    result = TestResult(name="c2", start=0)
+    allure_results.decorate(result, synthetic("c2", taxonomy="waived"))
+    labels = [(label.name, label.value) for label in result.labels]
+    assert [v for n, v in labels if n == "feature"] == ["delete.missing-ok", "errors.taxonomy"]
+    assert [v for n, v in labels if n == "tag"] == ["failed: delete.missing-ok", "waived: errors.taxonomy"]
+    assert [(link.type, link.url) for link in result.links if link.type == "issue"] == [
+        ("issue", "https://tracker.example/2")
+    ]
+    assert "**MUST errors.taxonomy** (errors, ERR-3) at step 1 delete" in result.description
+    assert "(waived: raw SDK errors, https://tracker.example/2)" in result.description
+    (step,) = result.steps
+    assert step.status == "failed" and step.statusDetails.message.startswith("delete.missing-ok: expected success")
+    assert "errors.taxonomy: expected a taxonomy error" in step.statusDetails.message
+
+
+def test_certificate_marks_each_failed_clause_and_validates(tmp_path: Path) -> None:
+    records = [synthetic("c1"), synthetic("c2", taxonomy="waived")]
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    cert = certificate.build(records, path, summary_report.build("r1", compute(records), records), None)
+    jsonschema.validate(cert, schema("certificate"))
+    verdicts = {v["spec"]: v for v in cert["verdicts"]}
+    assert verdicts["errors"]["clauses"] == {"errors.taxonomy": {"failed": ["c1"], "waived": ["c2"]}}
+    assert verdicts["delete"]["clauses"] == {"delete.missing-ok": {"failed": ["c1", "c2"], "waived": []}}
+    (waiver,) = cert["waivers"]
+    assert (waiver["clause"], waiver["case"], waiver["covered"]) == ("errors.taxonomy", "c2", ["errors.taxonomy"])
+
+
+def test_diff_shows_an_invariant_that_newly_fails_or_is_fixed_as_that_clause() -> None:
+    old, new = [synthetic(taxonomy=None)], [synthetic()]
+    (entry,) = diff.compare(old, new).entries
+    assert (entry.kind, entry.clause, entry.spec, entry.level, entry.old, entry.new) == (
+        "new failure", "errors.taxonomy", "errors", "MUST", "passed", "failed")  # fmt: skip
+    assert entry.detail == "step 1 delete: expected a taxonomy error, got raw builtins.KeyError escaped"
+    (fixed,) = diff.compare(new, old).entries
+    assert (fixed.kind, fixed.clause, fixed.old, fixed.new) == ("fixed", "errors.taxonomy", "failed", "passed")
+    (waived,) = diff.compare(new, [synthetic(taxonomy="waived")]).entries
+    assert (waived.kind, waived.clause, waived.new) == ("fixed", "errors.taxonomy", "waived")
+
+
+# ---- end to end: one gspc run per waiver file ----
 
 DRIVER = "report_drivers:DeleteMissingRaw"
 OWN = "  - clause: delete.missing-ok\n    reason: deletes only what exists\n    link: https://tracker.example/1\n"
@@ -33,8 +161,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     plans = {
         "memory": ("--driver", "memory"),
         "raw": ("--driver", DRIVER),
-        "one": ("--driver", DRIVER, "--known-issues", "one.yaml", "--allure", "allure-one"),
-        "both": ("--driver", DRIVER, "--known-issues", "both.yaml", "--allure", "allure-both"),
+        "one": ("--driver", DRIVER, "--known-issues", "one.yaml", *(("--allure", "allure-one") if ALLURE else ())),
+        "both": ("--driver", DRIVER, "--known-issues", "both.yaml", *(("--allure", "allure-both") if ALLURE else ())),
     }
     with ThreadPoolExecutor(2) as pool:
         done = dict(zip(plans, pool.map(lambda o: gspc("run", *plans[o], "--spec", "delete", "--out", o, cwd=work),
@@ -120,6 +248,7 @@ def _allure(folder: Path, name: str) -> dict[str, Any]:
     return next(r for r in found if r["name"] == name)
 
 
+@needs_allure
 def test_allure_labels_links_and_details_name_both_clauses(runs: Path) -> None:
     name = f"delete-missing[{DRIVER}-path=flat]"
     one, both = _allure(runs / "allure-one", name), _allure(runs / "allure-both", name)
