@@ -166,7 +166,7 @@ def build(
             targets.append(target)
         ck = (spec, clause)
         c = clause_ix.get(ck)
-        if c is None or c in partial:
+        if c is None or (partial and c in partial):
             row = [spec, clause, r.get("rule", ""), r.get("level", ""), r.get("status", ""), r.get("clause_text"),
                    r.get("clause_source"), r.get("clause_index")]  # fmt: skip
             if c is None:
@@ -205,24 +205,24 @@ def build(
         bh.append(sid(behaviour))
         wv.append(waiver_id(r.get("waiver")))
         wk.append(sid(r.get("worker")))
-        judged = clause_outcomes(r)
-        if len(judged) == 1 and judged[0][2] is None:  # the common case: only its own clause, as the record went
+        judged = clause_outcomes(r) if failure is not None or outcome == "failed" else None
+        if judged is None or (len(judged) == 1 and judged[0][2] is None):  # most: only its own clause, as it went
             fc.append(-1)
-            judged_here = [(c, oid(judged[0][1]))]
-        else:  # every clause it failed, each with its level, step, expected and actual, and waiver
+            agg[(c, t, o)] += 1
+            if outcome in PROBLEMS and (c, t) not in first_problem:
+                first_problem[(c, t)] = n
+        else:  # every clause it judged, each failed one with its level, step, expected, actual and waiver
             rows = []
             for name, how, entry in judged:
                 e = entry or {}
                 step = e.get("step")
-                jc = c if name == clause else other_clause(e, spec)
-                rows.append([jc, oid(how), step if type(step) is int else None, sid(e.get("op")),
-                             sid(e.get("expected")), sid(e.get("actual")), waiver_id(e.get("waiver"))])  # fmt: skip
+                jc, jo = c if name == clause else other_clause(e, spec), oid(how)
+                rows.append([jc, jo, step if type(step) is int else None, sid(e.get("op")), sid(e.get("expected")),
+                             sid(e.get("actual")), waiver_id(e.get("waiver"))])  # fmt: skip
+                agg[(jc, t, jo)] += 1  # a record counts under every clause it judged, as that clause went
+                if how in PROBLEMS and (jc, t) not in first_problem:
+                    first_problem[(jc, t)] = n
             fc.append(judged_sets.setdefault(dumps(rows), len(judged_sets)))
-            judged_here = [(row[0], row[1]) for row in rows]
-        for jc, jo in judged_here:  # a record counts under every clause it judged, as that clause went
-            agg[(jc, t, jo)] += 1
-            if outcomes[jo] in PROBLEMS and (jc, t) not in first_problem:
-                first_problem[(jc, t)] = n
         # The trace line also carries what the index leaves out (leftovers), read only when a case opens.
         lines.append(encode([r.get("steps") or [], r.get("leftovers") or []]))
         if base is not None:
