@@ -16,7 +16,7 @@ from conftest import gspc, records, summary
 from test_html_report import browser, open_report  # noqa: F401 - fixtures used below
 
 from conformance.records import failed_clauses
-from conformance.report import certificate, diff, html
+from conformance.report import certificate, diff, html, terminal
 from conformance.report import summary as summary_report
 from conformance.spec.loader import schema
 from conformance.verdict import clause_outcomes, compute
@@ -142,6 +142,15 @@ def test_diff_shows_an_invariant_that_newly_fails_or_is_fixed_as_that_clause() -
     assert (fixed.kind, fixed.clause, fixed.old, fixed.new) == ("fixed", "errors.taxonomy", "failed", "passed")
     (waived,) = diff.compare(new, [synthetic(taxonomy="waived")]).entries
     assert (waived.kind, waived.clause, waived.new) == ("fixed", "errors.taxonomy", "waived")
+
+
+def test_terminal_names_a_waived_invariant_in_its_own_spec_cell() -> None:
+    records = [synthetic("c1", taxonomy="waived")]
+    lines = terminal.reasons([v.as_dict() for v in compute(records)], records)
+    assert lines == [
+        "  t delete: FAIL: MUST failed: delete.missing-ok",
+        "  t errors: warn: waived: errors.taxonomy; known issue: raw SDK errors (https://tracker.example/2)",
+    ]
 
 
 # ---- end to end: one gspc run per waiver file ----
