@@ -98,6 +98,15 @@ def test_html_data_counts_lists_and_names_every_failed_clause() -> None:
     assert index["fc"][2] == -1  # a record that failed nothing carries no list
 
 
+def test_html_baseline_marks_a_case_that_newly_fails_an_invariant() -> None:
+    before, now = [synthetic(taxonomy=None)], [synthetic()]  # failed both times; the invariant fails only now
+    head, index, _ = html.build(now, summary_report.build("r1", compute(now), now), before)
+    assert [index["changes"][c] for c in index["ch"]] == ["new failure"]
+    assert head["baseline"]["counts"]["new failure"] == 1
+    _, index, _ = html.build(before, summary_report.build("r1", compute(before), before), now)
+    assert [index["changes"][c] for c in index["ch"]] == ["fixed"]
+
+
 @needs_allure
 def test_allure_result_has_a_label_and_link_per_failed_clause() -> None:
     from allure_commons.model2 import TestResult

@@ -88,6 +88,12 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
     return Diff(entries, verdicts, paired)
 
 
+def case_change(was: dict[str, Any] | None, now: dict[str, Any] | None) -> str | None:
+    """The kind of change of one case, judged clause by clause: its first change in KINDS order, None if none."""
+    kinds = {entry.kind for entry in _changes(was, now, {})}
+    return next((kind for kind in KINDS if kind in kinds), None)
+
+
 #: A clause a record does not list as failed held in that run.
 HELD = ("passed", None)
 

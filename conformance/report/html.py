@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.records import OUTCOMES, PROBLEMS
-from conformance.report.diff import change
+from conformance.report.diff import case_change
 from conformance.verdict import clause_outcomes, compute
 
 LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "MAY": 2, "IMPL": 3}
@@ -115,7 +115,7 @@ def build(
     waivers: dict[str, int] = {}
     agg: Counter = Counter()
     first_problem: dict[tuple[int, int], int] = {}
-    base = _baseline_outcomes(baseline)
+    base = _baseline_records(baseline)
     judged_sets: dict[str, int] = {}
     cols: dict[str, list[Any]] = {
         k: [] for k in ("tg", "cs", "pm", "nd", "oc", "du", "rs", "fl", "bh", "wv", "wk", "fc")
@@ -226,7 +226,7 @@ def build(
         # The trace line also carries what the index leaves out (leftovers), read only when a case opens.
         lines.append(encode([r.get("steps") or [], r.get("leftovers") or []]))
         if base is not None:
-            change, was = _change(outcome, base.pop((target, nodeid), None))
+            change, was = _change(r, base.pop((target, nodeid), None))
             ch.append(change)
             bo.append(sid(was))
 
@@ -315,20 +315,21 @@ def _verdicts(summary: dict[str, Any], baseline: list[dict[str, Any]] | None) ->
     return rows
 
 
-def _baseline_outcomes(baseline: list[dict[str, Any]] | None) -> dict[tuple[str, str], str] | None:
+def _baseline_records(baseline: list[dict[str, Any]] | None) -> dict[tuple[str, str], dict[str, Any]] | None:
     if baseline is None:
         return None
-    return {(r["target"], r["nodeid"]): r["outcome"] for r in map(_identified, baseline)}
+    return {(r["target"], r["nodeid"]): r for r in map(_identified, baseline)}
 
 
-def _change(outcome: str, was: str | None) -> tuple[int, str | None]:
-    """The change of one case against the baseline: an index into CHANGES and the old outcome."""
-    kind = change(outcome, was)
-    return CHANGES.index(kind) if kind else 0, was
+def _change(record: dict[str, Any], was: dict[str, Any] | None) -> tuple[int, str | None]:
+    """The change of one case against the baseline, clause by clause as the diff judges it: an index into
+    CHANGES and the old outcome."""
+    kind = case_change(was, record)
+    return CHANGES.index(kind) if kind else 0, was and was["outcome"]
 
 
 def _baseline_head(
-    baseline: list[dict[str, Any]] | None, changes: list[int], removed: dict[tuple[str, str], str] | None
+    baseline: list[dict[str, Any]] | None, changes: list[int], removed: dict[tuple[str, str], dict[str, Any]] | None
 ) -> dict[str, Any] | None:
     if baseline is None or removed is None:
         return None
@@ -339,5 +340,5 @@ def _baseline_head(
         "records": len(baseline),
         "counts": {CHANGES[i]: counts[i] for i in range(1, len(CHANGES))} | {"removed": len(removed)},
         # Removed cases have no record in this run; list them (capped) so a shrinking run is visible.
-        "removed": [[t, node, o] for (t, node), o in sorted(removed.items())[:1000]],
+        "removed": [[t, node, r["outcome"]] for (t, node), r in sorted(removed.items())[:1000]],
     }
