@@ -76,7 +76,8 @@ def clause_outcomes(record: dict[str, Any]) -> list[tuple[str, str, dict[str, An
     """
     failed = {c["clause"]: c for c in failed_clauses(record)}
     own, outcome = record["clause"], record["outcome"]
-    covers = (record.get("waiver") or {}).get("covers") if outcome == "waived" else None
+    waiver = record.get("waiver")
+    covers = waiver.get("covers") if isinstance(waiver, dict) and outcome == "waived" else None
 
     def judged(entry: dict[str, Any]) -> str:
         return "waived" if entry.get("waiver") or covers in ("all", entry["clause"]) else "failed"

@@ -166,7 +166,8 @@ def test_terminal_names_a_waived_invariant_in_its_own_spec_cell() -> None:
 
 DRIVER = "report_drivers:DeleteMissingRaw"
 OWN = "  - clause: delete.missing-ok\n    reason: deletes only what exists\n    link: https://tracker.example/1\n"
-TAXONOMY = "  - clause: errors.taxonomy\n    reason: the SDK error leaks\n    link: https://tracker.example/2\n"
+# an invariant's clause paired with the spec of the cases it fails in (not its own): gspc run accepts it
+TAXONOMY = "  - spec: delete\n    clause: errors.taxonomy\n    reason: the SDK error leaks\n    link: https://tracker.example/2\n"
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
