@@ -66,6 +66,8 @@ def test_clause_outcomes_judge_each_clause_as_it_went() -> None:
     assert [o for _, o, _ in clause_outcomes(synthetic(own=None, taxonomy=None))] == ["passed"]
     older = {**synthetic(), "outcome": "waived", "waiver": {**TAXONOMY_WAIVER, "covers": "all"}}  # no per-clause waiver
     assert [o for _, o, _ in clause_outcomes(older)] == ["waived", "waived"]
+    odd = {**synthetic(), "outcome": "waived", "waiver": "not a mapping"}  # a foreign file's record
+    assert [o for _, o, _ in clause_outcomes(odd)] == ["failed", "failed"]
 
 
 def test_verdicts_count_the_invariant_under_its_own_spec_as_failed_or_waived() -> None:
