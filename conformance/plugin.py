@@ -21,7 +21,7 @@ from conformance.engine.case import execute, gate
 from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
 from conformance.engine.runner import CaseRun, judged_clause
 from conformance.engine.tracker import Tracker
-from conformance.records import ended, new_record, new_run_id
+from conformance.records import ended, failed_clauses, new_record, new_run_id
 from conformance.redact import Redactor
 from conformance.report import summary as summary_report
 from conformance.report.junit import explain
@@ -32,7 +32,7 @@ from conformance.spec.lint import lint
 from conformance.spec.loader import SpecError, load_spec
 from conformance.spec.model import Case, Clause, Spec
 from conformance.targets import Target, TargetUnavailable, as_json
-from conformance.waivers import find_waiver, judge
+from conformance.waivers import judge
 
 STATE = pytest.StashKey["RunState"]()
 FATAL_SIGNALS = frozenset(
@@ -396,11 +396,13 @@ class CaseItem(pytest.Item):
             record["leftovers"] = run.leftovers
         if self.clause.level == "IMPL" and run.failure is None:
             return "observed", None  # one of the behaviours the spec lists; anything else fails the rule it sits under
-        clause = judged_clause(self.case)
-        waiver = find_waiver(state.waivers, self.target.name, self.spec.name, self.case.id, clause)
-        if waiver is not None:
-            record["waiver"] = waiver.as_record(clause)
-        return judge(waiver, run.failure is not None)
+        failed = failed_clauses({**record, "outcome": "failed", "failure": run.failure}) if run.failure else []
+        judged = judge(state.waivers, self.target.name, self.spec.name, self.case.id, judged_clause(self.case), failed)
+        record["waiver"] = judged.waiver
+        for entry in failed:  # each failed clause shows the waiver that covers it
+            if entry["clause"] in judged.covered:
+                entry["waiver"] = judged.covered[entry["clause"]]
+        return judged.outcome, judged.reason
 
     @staticmethod
     def _behaviour(run: CaseRun) -> str:

@@ -32,6 +32,7 @@ class Verdict:
     verdict: str = "not-run"
     counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     failed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    waived: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     refusals: int = 0  # ran cases that check a refusal
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,6 +67,30 @@ def refined(verdict: str, outcomes: Counter, refusals: int) -> str:
     return verdict
 
 
+def clause_outcomes(record: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """How each clause a record judged went: ``(clause, outcome, failed-clause entry)``, its own clause first.
+
+    The own clause fails or is waived where it is among ``records.failed_clauses``, and held (passed)
+    where only other clauses failed; every other failed clause is waived when a waiver covers it
+    (the entry's ``waiver``; a record from before per-clause waivers, by its waiver's ``covers``).
+    """
+    failed = {c["clause"]: c for c in failed_clauses(record)}
+    own, outcome = record["clause"], record["outcome"]
+    waiver = record.get("waiver")
+    covers = waiver.get("covers") if isinstance(waiver, dict) and outcome == "waived" else None
+
+    def judged(entry: dict[str, Any]) -> str:
+        return "waived" if entry.get("waiver") or covers in ("all", entry["clause"]) else "failed"
+
+    if own in failed:
+        first = judged(failed[own])
+    elif outcome == "failed" or (outcome == "waived" and failed):
+        first = "passed"  # only other clauses failed: the case's own clause held
+    else:
+        first = outcome
+    return [(own, first, failed.get(own)), *((c, judged(e), e) for c, e in failed.items() if c != own)]
+
+
 def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
     """One Verdict per (target, spec) present in the records, sorted."""
     table: dict[tuple[str, str], Verdict] = {}
@@ -73,23 +98,18 @@ def compute(records: Iterable[dict[str, Any]]) -> list[Verdict]:
     for record in records:
         key = (record["target"], record["spec"])
         verdict = table.setdefault(key, Verdict(*key))
-        failed = {c["clause"]: c for c in failed_clauses(record)}
-        own = record["outcome"]
-        if own == "failed" and record["clause"] not in failed:
-            own = "passed"  # only an invariant failed: the case's own clause held
-        verdict.counts[record["level"]][own] += 1
-        totals[key][own] += 1
-        if own in ("failed", "error"):
-            verdict.failed[record["clause"]].add(record["case"])
-        covered = (record.get("waiver") or {}).get("covers") if record["outcome"] == "waived" else None
-        for clause, entry in failed.items():  # invariants and IMPL fallbacks count under their own clause
-            if clause == record["clause"] or covered in ("all", clause):  # counted above, or waived
-                continue
-            other = (record["target"], entry.get("spec") or record["spec"])
-            extra = table.setdefault(other, Verdict(*other))
-            extra.counts[entry.get("level") or record["level"]]["failed"] += 1
-            totals[other]["failed"] += 1
-            extra.failed[clause].add(record["case"])
+        for clause, outcome, entry in clause_outcomes(record):
+            if entry is None or clause == record["clause"]:
+                judged, level = verdict, record["level"]
+            else:  # invariants and IMPL fallbacks count under their own clause, level and spec
+                other = (record["target"], entry.get("spec") or record["spec"])
+                judged, level = table.setdefault(other, Verdict(*other)), entry.get("level") or record["level"]
+            judged.counts[level][outcome] += 1
+            totals[(judged.target, judged.spec)][outcome] += 1
+            if outcome in ("failed", "error"):
+                judged.failed[clause].add(record["case"])
+            elif outcome == "waived":
+                judged.waived[clause].add(record["case"])
         if record.get("refusal") is True and record["outcome"] not in ("not-applicable", "not-run"):
             verdict.refusals += 1
     for key, verdict in table.items():

@@ -1,10 +1,13 @@
-"""Drivers for the report tests: one that fails clauses and also breaks the harness."""
+"""Drivers for the report tests: one that fails clauses and also breaks the harness, one whose failure
+breaks its case's clause and an invariant at once."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from engine_drivers import DeleteMissingFails
+
+from conformance.adapters.memory import MemoryDriver
 
 
 class DownProxy:
@@ -25,3 +28,16 @@ class FailsAndBreaks(DeleteMissingFails):
     def __init__(self) -> None:
         super().__init__()
         self.fault_proxy = DownProxy()
+
+
+class DeleteMissingRaw(MemoryDriver):
+    """Delete of a missing path lets a raw KeyError escape: each such delete fails the case's clause
+    (delete.missing-ok expects success) and, as an invariant, errors.taxonomy of another spec."""
+
+    name = "delete-missing-raw"
+
+    def delete(self, path: str, **pairs: Any) -> None:
+        self.check_pairs("delete", pairs, path)
+        if path not in self._objects:
+            raise KeyError(path)
+        super().delete(path, **pairs)

@@ -128,6 +128,11 @@ def test_non_conformant_driver_with_waivers_gets_a_red_badge_and_a_verifiable_ce
     (waiver,) = cert["waivers"]
     assert waiver["case"] == "delete-missing-parent" and waiver["link"] == "https://example.test/9"
     assert waiver["outcomes"] == {"waived": 1}
+    # a case waiver covers every clause its case failed: the invariant errors.envelope there too
+    assert waiver["covered"] == ["delete.missing-parent-ok", "errors.envelope"]
+    errors = next(v for v in cert["verdicts"] if v["spec"] == "errors")
+    assert "delete-missing-parent" in errors["clauses"]["errors.envelope"]["waived"]
+    assert "delete-missing" in errors["clauses"]["errors.envelope"]["failed"]
     assert json.loads((tmp_path / "cert" / "badge.json").read_text())["color"] == "red"
     assert gspc("verify", "cert/certificate.json", cwd=tmp_path).returncode == 0
 

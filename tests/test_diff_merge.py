@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import gspc, records, summary
 from tests_support import write_spec
 
+from conformance.records import failed_clauses
 from conformance.spec.loader import schema
 
 BROKEN = "engine_drivers:DeleteMissingFails"
@@ -73,8 +75,11 @@ def _failed(out: Path) -> list[dict]:
 def test_diff_lists_the_new_failures_of_a_broken_driver(runs: Path) -> None:
     done = gspc("diff", "memory", "broken", cwd=runs)
     assert done.returncode == 1, done.stderr
-    new = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("    delete::")]
-    assert sorted(new) == sorted(r["nodeid"] for r in _failed(runs / "broken"))
+    # each failed clause is a change of its own: the case's, and the invariant errors.envelope beside it
+    shown = sorted(m.groups() for m in re.finditer(r"^    (delete::\S+)  \[(.+?)\]  ", done.stdout, re.M))
+    failed = sorted((r["nodeid"], c["clause"]) for r in _failed(runs / "broken") for c in failed_clauses(r))
+    assert shown == failed and any(clause == "errors.envelope" for _, clause in failed)
+    assert "\n  errors MUST\n" in done.stdout  # grouped under its own spec (no errors case ran: no spec id)
     assert f"comparing target memory (old) with {BROKEN} (new)" in done.stdout
     assert f"{BROKEN}  delete: conformant -> non-conformant" in done.stdout
     assert "  GSP-46 delete MUST" in done.stdout and "  GSP-46 delete SHOULD" in done.stdout  # grouped by level
@@ -83,15 +88,19 @@ def test_diff_lists_the_new_failures_of_a_broken_driver(runs: Path) -> None:
 def test_diff_the_other_way_lists_fixes_and_exits_0(runs: Path) -> None:
     done = gspc("diff", "broken/records.jsonl", "memory", cwd=runs)
     assert done.returncode == 0, done.stdout
-    assert f"0 new failures, {len(_failed(runs / 'broken'))} fixed" in done.stdout
+    fixed = sum(len(failed_clauses(r)) for r in _failed(runs / "broken"))  # every failed clause, invariants too
+    assert f"0 new failures, {fixed} fixed" in done.stdout
 
 
 def test_a_waiver_turns_failures_into_fixes_without_new_failures(runs: Path) -> None:
     done = gspc("diff", "broken", "waived", cwd=runs)
     assert done.returncode == 0, done.stdout
-    waived = [r["nodeid"] for r in records(runs / "waived") if r["outcome"] == "waived"]
-    assert waived and all(f"{nodeid}  [delete.missing-ok]  failed -> waived" in done.stdout for nodeid in waived)
-    assert f"{len(waived)} fixed" in done.stdout
+    # the waiver covers delete.missing-ok only: that clause is fixed, the case still fails errors.envelope
+    waived = [r for r in records(runs / "waived") if any(c.get("waiver") for c in failed_clauses(r))]
+    assert waived and all(f"{r['nodeid']}  [delete.missing-ok]  failed -> waived" in done.stdout for r in waived)
+    assert {r["outcome"] for r in waived} == {"failed"}
+    assert all(r["reason"].endswith("; not waived: errors.envelope") for r in waived)
+    assert f"{len(waived)} fixed" in done.stdout and "[errors.envelope]" not in done.stdout
 
 
 def test_markdown_for_a_pull_request(runs: Path) -> None:
@@ -99,7 +108,8 @@ def test_markdown_for_a_pull_request(runs: Path) -> None:
     assert done.returncode == 1
     text = done.stdout
     assert text.startswith("### :x: GSP conformance")
-    assert "#### New failures (8)" in text and "| spec | level | clause | case | old → new | detail |" in text
+    clauses = sum(len(failed_clauses(r)) for r in _failed(runs / "broken"))  # one row per failed clause
+    assert f"#### New failures ({clauses})" in text and "| spec | level | clause | case | old → new | detail |" in text
     assert f"| {BROKEN} | delete | conformant | **non-conformant** |" in text
 
 

@@ -27,6 +27,8 @@ SECRETS = "errors.no-secret-echo"
 
 MODE_BITS = sum(Mode)  # every GSP-25 bit; any other bit is not a mode
 MODE_CLAUSE = "append.create-mode"
+#: The clauses the invariants check: on every step, so in a case of any spec.
+CHECKED = frozenset({TAXONOMY, ENVELOPE, RESULTS, RENAME, SECRETS, MODE_CLAUSE})
 RETURNS = {
     "write": "an Object",
     "stat": "an Object",

@@ -17,6 +17,8 @@ import pytest
 from allure_commons.model2 import Label, Link, Parameter, Status, StatusDetails, TestStepResult
 from allure_commons.types import LabelType, LinkType
 
+from conformance.records import failed_clauses
+
 SEVERITY = {"MUST": "critical", "SHOULD": "normal", "MAY": "minor", "IMPL": "trivial"}
 
 #: Allure puts a result in the first category that matches: stale waivers before driver failures.
@@ -103,13 +105,36 @@ def decorate(result: Any, record: dict[str, Any]) -> None:
     link = record.get("clause_link")
     if url := source_link(link if isinstance(link, str) else None, field["clause_source"], field["spec_source"]):
         result.links.append(Link(LinkType.LINK, url, f"{field['rule']}: {field['clause_source']}"))
+    failed = failed_clauses(record)
+    if failed:  # every clause it failed: its own, and invariants beside it (maybe of another spec)
+        result.description += "\n\nFailed clauses:\n" + "\n".join(_failed_line(entry) for entry in failed)
+    for entry in failed:
+        clause, waiver = _text(entry["clause"]), _mapping(entry.get("waiver"))
+        if clause != field["clause"]:  # the result shows under each clause it failed
+            result.labels.append(Label(LabelType.FEATURE, clause))
+        result.labels.append(Label(LabelType.TAG, f"{'waived' if waiver else 'failed'}: {clause}"))
+        if isinstance(waiver.get("link"), str):
+            result.links.append(Link(LinkType.ISSUE, waiver["link"], f"{clause}: {_text(waiver.get('reason'))}"))
     result.steps += steps(record, result.start or 0)
+
+
+def _failed_line(entry: dict[str, Any]) -> str:
+    """One failed clause as a description line: level, clause, spec, rule, where, what, and its waiver."""
+    waiver = _mapping(entry.get("waiver"))
+    waived = f" (waived: {_text(waiver.get('reason'))}, {_text(waiver.get('link'))})" if waiver else ""
+    return (f"- **{_text(entry.get('level'))} {_text(entry['clause'])}** ({_text(entry.get('spec'))}, "
+            f"{_text(entry.get('rule'))}) at step {_text(entry.get('step'))} {_text(entry.get('op'))}: "
+            f"expected {_text(entry.get('expected'))}, got {_text(entry.get('actual'))}{waived}")  # fmt: skip
 
 
 def steps(record: dict[str, Any], start_ms: int) -> list[TestStepResult]:
     """One Allure step per traced spec step, timed from the trace, the failing one marked failed."""
     failure = _mapping(record.get("failure"))
     failed_at = failure.get("step") if type(failure.get("step")) is int else None
+    breaches: dict[int, list[dict[str, Any]]] = {}  # step -> the clauses that failed there first
+    for entry in failed_clauses(record):
+        if type(entry.get("step")) is int:
+            breaches.setdefault(entry["step"], []).append(entry)
     traced = record.get("steps")
     traces = [_mapping(t) for t in traced] if isinstance(traced, list) else []
     found = []
@@ -124,9 +149,9 @@ def steps(record: dict[str, Any], start_ms: int) -> list[TestStepResult]:
             error = _mapping(trace["error"])
             step.parameters.append(Parameter(name="error", value=f"{_text(error.get('type'))}: "
                                                                   f"{_text(error.get('message'))}"))  # fmt: skip
-        if failed_at == number:
+        if failed_at == number or number in breaches:
             step.status = Status.FAILED
-            step.statusDetails = StatusDetails(message=_expected(failure))
+            step.statusDetails = StatusDetails(message=_breached(breaches.get(number), failure))
         found.append(step)
         clock += took
     if failed_at is not None and failed_at > len(traces):  # a timeout or a crash cut the step short
@@ -143,6 +168,13 @@ def _title(number: int, trace: dict[str, Any]) -> str:
         return f"{number}. fault {_text(fault.get('kind', ''))}".rstrip()
     args = ", ".join(f"{_text(k)}={_shown(v, 40)}" for k, v in _items(trace.get("args")))
     return f"{number}. {_text(trace.get('op'))}({args})"
+
+
+def _breached(entries: list[dict[str, Any]] | None, failure: dict[str, Any]) -> str:
+    """What a failing step should have done: per clause where several failed there."""
+    if not entries or len(entries) == 1:
+        return _expected(entries[0] if entries else failure)
+    return "\n\n".join(f"{_text(e['clause'])}: {_expected(e)}" for e in entries)
 
 
 def _expected(failure: dict[str, Any]) -> str:

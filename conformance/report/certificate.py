@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
-from conformance.records import read_records
+from conformance.records import failed_clauses, read_records
 from conformance.spec.loader import schema
 from conformance.spec.model import LEVELS
 from conformance.targets import driver_names
@@ -53,7 +53,8 @@ def derive(records: list[dict[str, Any]]) -> dict[str, Any]:
         "run_id": ", ".join(run_ids),
         "specs": [specs[name] for name in sorted(specs)],
         "verdict": worst(verdicts),
-        "verdicts": [_spec_verdict(v, specs[v.spec]["id"]) for v in verdicts],
+        # a spec of which no case ran has a verdict where an invariant failed one of its clauses in another's case
+        "verdicts": [_spec_verdict(v, specs[v.spec]["id"] if v.spec in specs else v.spec) for v in verdicts],
         "counts": dict(sorted(Counter(r["outcome"] for r in records).items())),
         "waivers": _waivers(records),
     }
@@ -66,7 +67,14 @@ def _spec_verdict(verdict: Any, spec_id: str) -> dict[str, Any]:
         for level in LEVELS
         if level in verdict.counts
     }
-    return {"spec": verdict.spec, "spec_id": spec_id, "verdict": verdict.verdict, "levels": levels}
+    found = {"spec": verdict.spec, "spec_id": spec_id, "verdict": verdict.verdict, "levels": levels}
+    failed, waived = verdict.failed, verdict.waived
+    if failed or waived:  # every clause of the spec that failed or was waived, wherever it failed (invariants too)
+        found["clauses"] = {
+            c: {"failed": sorted(failed.get(c, ())), "waived": sorted(waived.get(c, ()))}
+            for c in sorted(failed.keys() | waived.keys())
+        }
+    return found
 
 
 def _level_verdict(verdict: Any, level: str) -> str:
@@ -76,18 +84,32 @@ def _level_verdict(verdict: Any, level: str) -> str:
 
 
 def _waivers(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The waivers the run applied, once each, with the outcomes of the cases they covered."""
+    """The waivers the run applied, once each, with the outcomes of the cases they covered and every failed
+    clause they covered there (an invariant's too); a clause waiver is listed under its clause, a case
+    waiver under its case's."""
     used: dict[tuple, Counter] = defaultdict(Counter)
+    covered: dict[tuple, set[str]] = defaultdict(set)
     for r in records:
-        w = r.get("waiver")
-        if isinstance(w, dict):
-            key = (r["spec"], r["clause"], r["case"], w.get("reason"), w.get("link"), w.get("expires"))
+        found = {_waiver_key(r, w): set() for w in [r.get("waiver")] if isinstance(w, dict)}
+        for entry in failed_clauses(r):
+            if isinstance(w := entry.get("waiver"), dict):
+                found.setdefault(_waiver_key(r, w), set()).add(entry["clause"])
+        for key, clauses in found.items():
             used[key][r["outcome"]] += 1
-    return [
-        {"spec": spec, "clause": clause, "case": case, "reason": reason, "link": link, "expires": expires,
-         "outcomes": dict(sorted(outcomes.items()))}
-        for (spec, clause, case, reason, link, expires), outcomes in sorted(used.items(), key=lambda i: str(i[0]))
-    ]  # fmt: skip
+            covered[key] |= clauses
+    listed = []
+    for key, outcomes in sorted(used.items(), key=lambda i: str(i[0])):
+        spec, clause, case, reason, link, expires = key
+        listed.append({"spec": spec, "clause": clause, "case": case, "reason": reason, "link": link,
+                       "expires": expires, "covered": sorted(covered[key]),
+                       "outcomes": dict(sorted(outcomes.items()))})  # fmt: skip
+    return listed
+
+
+def _waiver_key(record: dict[str, Any], waiver: dict[str, Any]) -> tuple:
+    covers = waiver.get("covers")
+    clause = covers if isinstance(covers, str) and covers != "all" else record["clause"]
+    return record["spec"], clause, record["case"], waiver.get("reason"), waiver.get("link"), waiver.get("expires")
 
 
 def build(records: list[dict[str, Any]], records_file: Path, summary: dict[str, Any],

@@ -9,9 +9,9 @@ from typing import Any
 from conformance.records import PROBLEMS
 from conformance.report.terminal import printable
 from conformance.spec.model import LEVELS
-from conformance.verdict import compute
+from conformance.verdict import clause_outcomes, compute
 
-#: Change kinds, in the order reports show them; every case that differs has exactly one.
+#: Change kinds, in the order reports show them; every clause of a case that differs has exactly one.
 KINDS = ("new failure", "fixed", "changed", "added", "removed")
 HEADINGS = {"new failure": "new failures", "fixed": "fixed", "changed": "changed", "added": "added",
             "removed": "removed"}  # fmt: skip
@@ -35,7 +35,7 @@ def change(outcome: str | None, was: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Entry:
-    """One case that differs between the runs."""
+    """One clause of a case that differs between the runs (the whole case where one run lacks it)."""
 
     kind: str
     spec: str
@@ -64,7 +64,7 @@ class Diff:
 
 
 def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
-    """Compare two runs case by case; two single-target runs of different targets are paired."""
+    """Compare two runs case by case, clause by clause; two single-target runs of different targets are paired."""
     old_targets, new_targets = {r["target"] for r in old}, {r["target"] for r in new}
     paired = None
     if len(old_targets) == 1 and len(new_targets) == 1 and old_targets != new_targets:
@@ -72,18 +72,10 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
     rename = {paired[0]: paired[1]} if paired else {}
     before = {_key(r, rename): r for r in old}
     after = {_key(r, {}): r for r in new}
+    ids = {_text(r.get("spec")): r.get("spec_id") for r in (*old, *new)}
     entries = []
     for key in sorted(before.keys() | after.keys()):
-        was, now = before.get(key), after.get(key)
-        kind = change(now and now["outcome"], was and was["outcome"])
-        if kind is None:
-            continue
-        base = now or was
-        entries.append(
-            Entry(kind, f"{_text(base.get('spec_id'))} {_text(base.get('spec'))}", _text(base.get("level")),
-                  _text(base.get("clause")), _text(base.get("nodeid")), was and was["outcome"], now and now["outcome"],
-                  _detail(now))
-        )  # fmt: skip
+        entries += _changes(before.get(key), after.get(key), ids)
     entries.sort(key=lambda e: (KINDS.index(e.kind), e.spec, _level(e.level), e.clause, e.nodeid))
     renamed = [{**r, "target": rename.get(r["target"], r["target"])} for r in old]
     verdict_before = {(v.target, v.spec): v.verdict for v in compute(renamed)}
@@ -94,6 +86,49 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> Diff:
         if verdict_before.get((target, spec)) != verdict_after.get((target, spec))
     ]
     return Diff(entries, verdicts, paired)
+
+
+def case_change(was: dict[str, Any] | None, now: dict[str, Any] | None) -> str | None:
+    """The kind of change of one case, judged clause by clause: its first change in KINDS order, None if none."""
+    kinds = {entry.kind for entry in _changes(was, now, {})}
+    return next((kind for kind in KINDS if kind in kinds), None)
+
+
+#: A clause a record does not list as failed held in that run.
+HELD = ("passed", None)
+
+
+def _changes(was: dict[str, Any] | None, now: dict[str, Any] | None, ids: dict[Any, Any]) -> list[Entry]:
+    """The changes of one case: of each clause it judged in either run (every failed clause, invariants too,
+    under its own spec and level), or of the case as a whole where only one run has it."""
+    if was is None or now is None:
+        base = now if now is not None else was
+        assert base is not None  # the key came from one of the runs
+        kind = change(now and now["outcome"], was and was["outcome"])
+        old, new = was and was["outcome"], now and now["outcome"]
+        return [_entry(kind, base, base.get("clause"), base, old, new, _detail(now), ids)] if kind else []
+    before = {c: (o, e) for c, o, e in clause_outcomes(was)}
+    after = {c: (o, e) for c, o, e in clause_outcomes(now)}
+    found = []
+    for clause in dict.fromkeys([*after, *before]):
+        (old, old_entry), (new, new_entry) = before.get(clause, HELD), after.get(clause, HELD)
+        if (kind := change(new, old)) is None:
+            continue
+        if clause == now.get("clause"):
+            found.append(_entry(kind, now, clause, now, old, new, _detail(now) if new in PROBLEMS else "", ids))
+        else:
+            entry = new_entry or old_entry or {}
+            detail = _step(new_entry) if new_entry and new in PROBLEMS else ""
+            found.append(_entry(kind, now, clause, {"spec": now.get("spec"), **entry}, old, new, detail, ids))
+    return found
+
+
+def _entry(kind: str, record: dict[str, Any], clause: Any, judged: dict[str, Any], old: str | None, new: str | None,
+           detail: str, ids: dict[Any, Any]) -> Entry:  # fmt: skip
+    """One change of ``clause`` in ``record``'s case; ``judged`` gives the clause's spec and level."""
+    spec = _text(judged.get("spec") or record.get("spec"))
+    return Entry(kind, f"{_text(ids.get(spec))} {spec}".strip(), _text(judged.get("level")), _text(clause),
+                 _text(record.get("nodeid")), old, new, detail)  # fmt: skip
 
 
 def _key(record: dict[str, Any], rename: dict[str, str]) -> tuple[str, str, str, tuple[tuple[str, str], ...]]:
@@ -118,10 +153,12 @@ def _detail(record: dict[str, Any] | None) -> str:
     if record is None or record["outcome"] not in PROBLEMS:
         return ""
     failure = record.get("failure")
-    if isinstance(failure, dict):
-        step, op, expected, actual = (_text(failure.get(k)) for k in ("step", "op", "expected", "actual"))
-        return f"step {step} {op}: expected {expected}, got {actual}"
-    return _text(record.get("reason"))
+    return _step(failure) if isinstance(failure, dict) else _text(record.get("reason"))
+
+
+def _step(failure: dict[str, Any]) -> str:
+    step, op, expected, actual = (_text(failure.get(k)) for k in ("step", "op", "expected", "actual"))
+    return f"step {step} {op}: expected {expected}, got {actual}"
 
 
 def _arrow(entry: Entry) -> str:

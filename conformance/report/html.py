@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance.records import OUTCOMES, PROBLEMS
-from conformance.report.diff import change
-from conformance.verdict import compute
+from conformance.report.diff import case_change
+from conformance.verdict import clause_outcomes, compute
 
 LEVEL_ORDER = {"MUST": 0, "SHOULD": 1, "MAY": 2, "IMPL": 3}
 CHANGES = ("", "new failure", "fixed", "changed", "added")
@@ -105,8 +105,6 @@ def build(
     target_ix = {t: i for i, t in enumerate(targets)}
     spec_meta = summary.get("specs") or {}
     records = [_identified(r) for r in records]
-    spec_names = sorted(set(map(_label, spec_meta)) | {r["spec"] for r in records})
-    spec_ix = {s: i for i, s in enumerate(spec_names)}
     outcomes = list(OUTCOMES)
     outcome_ix = {o: i for i, o in enumerate(outcomes)}
     clause_ix: dict[tuple[str, str], int] = {}
@@ -117,9 +115,12 @@ def build(
     waivers: dict[str, int] = {}
     agg: Counter = Counter()
     first_problem: dict[tuple[int, int], int] = {}
-    base = _baseline_outcomes(baseline)
-    cols: dict[str, list[Any]] = {k: [] for k in ("tg", "cs", "pm", "nd", "oc", "du", "rs", "fl", "bh", "wv", "wk")}
-    tg, cs, pm, nd, oc, du, rs, fl, bh, wv, wk = (cols[k] for k in cols)
+    base = _baseline_records(baseline)
+    judged_sets: dict[str, int] = {}
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("tg", "cs", "pm", "nd", "oc", "du", "rs", "fl", "bh", "wv", "wk", "fc")
+    }
+    tg, cs, pm, nd, oc, du, rs, fl, bh, wv, wk, fc = (cols[k] for k in cols)
     ch: list[int] = []
     bo: list[int] = []
     lines: list[str] = []
@@ -135,6 +136,28 @@ def build(
             found = strings[text] = len(strings)
         return found
 
+    def oid(outcome: str) -> int:
+        found = outcome_ix.get(outcome)
+        if found is None:
+            found = outcome_ix[outcome] = len(outcomes)
+            outcomes.append(outcome)
+        return found
+
+    def waiver_id(waiver: Any) -> int:
+        return waivers.setdefault(dumps(waiver, sort_keys=True, default=repr), len(waivers)) if waiver else -1
+
+    def other_clause(entry: dict[str, Any], spec: str) -> int:
+        """The row of a clause failed beside the case's own (an invariant's, maybe of another spec)."""
+        ck = (_label(entry.get("spec") or spec), entry["clause"])
+        found = clause_ix.get(ck)
+        if found is None:  # its text and status come from a record of its own case, if one is in the run
+            found = clause_ix[ck] = len(clauses)
+            clauses.append([ck[0], ck[1], _label(entry.get("rule") or ""), _label(entry.get("level") or ""), "", None,
+                            None, None])  # fmt: skip
+            partial.add(found)
+        return found
+
+    partial: set[int] = set()
     for n, r in enumerate(records):
         target, spec, clause, case = r["target"], r["spec"], r["clause"], r["case"]
         t = target_ix.get(target)
@@ -143,20 +166,22 @@ def build(
             targets.append(target)
         ck = (spec, clause)
         c = clause_ix.get(ck)
-        if c is None:
-            c = clause_ix[ck] = len(clauses)
-            clauses.append([spec_ix[spec], clause, r.get("rule", ""), r.get("level", ""), r.get("status", ""),
-                            r.get("clause_text"), r.get("clause_source"), r.get("clause_index")])  # fmt: skip
+        if c is None or (partial and c in partial):
+            row = [spec, clause, r.get("rule", ""), r.get("level", ""), r.get("status", ""), r.get("clause_text"),
+                   r.get("clause_source"), r.get("clause_index")]  # fmt: skip
+            if c is None:
+                c = clause_ix[ck] = len(clauses)
+                clauses.append(row)
+            else:
+                clauses[c] = row
+                partial.discard(c)
         kk = (spec, case)
         k = case_ix.get(kk)
         if k is None:
             k = case_ix[kk] = len(cases)
             cases.append([c, case, r.get("title", "")])
         outcome = r["outcome"]
-        o = outcome_ix.get(outcome)
-        if o is None:
-            o = outcome_ix[outcome] = len(outcomes)
-            outcomes.append(outcome)
+        o = oid(outcome)
         tg.append(t)
         cs.append(k)
         params = r.get("params") or {}
@@ -178,19 +203,38 @@ def build(
             fl.append(-1)
         behaviour = r.get("behaviour")
         bh.append(sid(behaviour))
-        waiver = r.get("waiver")
-        wv.append(waivers.setdefault(dumps(waiver, sort_keys=True, default=repr), len(waivers)) if waiver else -1)
+        wv.append(waiver_id(r.get("waiver")))
         wk.append(sid(r.get("worker")))
-        agg[(c, t, o)] += 1
-        if outcome in PROBLEMS and (c, t) not in first_problem:
-            first_problem[(c, t)] = n
+        judged = clause_outcomes(r) if failure is not None or outcome == "failed" else None
+        if judged is None or (len(judged) == 1 and judged[0][2] is None):  # most: only its own clause, as it went
+            fc.append(-1)
+            agg[(c, t, o)] += 1
+            if outcome in PROBLEMS and (c, t) not in first_problem:
+                first_problem[(c, t)] = n
+        else:  # every clause it judged, each failed one with its level, step, expected, actual and waiver
+            rows = []
+            for name, how, entry in judged:
+                e = entry or {}
+                step = e.get("step")
+                jc, jo = c if name == clause else other_clause(e, spec), oid(how)
+                rows.append([jc, jo, step if type(step) is int else None, sid(e.get("op")), sid(e.get("expected")),
+                             sid(e.get("actual")), waiver_id(e.get("waiver"))])  # fmt: skip
+                agg[(jc, t, jo)] += 1  # a record counts under every clause it judged, as that clause went
+                if how in PROBLEMS and (jc, t) not in first_problem:
+                    first_problem[(jc, t)] = n
+            fc.append(judged_sets.setdefault(dumps(rows), len(judged_sets)))
         # The trace line also carries what the index leaves out (leftovers), read only when a case opens.
         lines.append(encode([r.get("steps") or [], r.get("leftovers") or []]))
         if base is not None:
-            change, was = _change(outcome, base.pop((target, nodeid), None))
+            change, was = _change(r, base.pop((target, nodeid), None))
             ch.append(change)
             bo.append(sid(was))
 
+    # specs that ran, and those whose clauses an invariant failed in them (maybe a spec of which no case ran)
+    spec_names = sorted(set(map(_label, spec_meta)) | {row[0] for row in clauses})
+    spec_ix = {s: i for i, s in enumerate(spec_names)}
+    for row in clauses:
+        row[0] = spec_ix[row[0]]
     head = {
         "meta": _meta(summary, records),
         "targets": targets,
@@ -209,6 +253,7 @@ def build(
         "S": list(strings),
         "F": [list(f) for f in failures],
         "W": [json.loads(w) for w in waivers],
+        "FC": [json.loads(j) for j in judged_sets],
         "changes": list(CHANGES),
         **cols,
     }
@@ -270,20 +315,21 @@ def _verdicts(summary: dict[str, Any], baseline: list[dict[str, Any]] | None) ->
     return rows
 
 
-def _baseline_outcomes(baseline: list[dict[str, Any]] | None) -> dict[tuple[str, str], str] | None:
+def _baseline_records(baseline: list[dict[str, Any]] | None) -> dict[tuple[str, str], dict[str, Any]] | None:
     if baseline is None:
         return None
-    return {(r["target"], r["nodeid"]): r["outcome"] for r in map(_identified, baseline)}
+    return {(r["target"], r["nodeid"]): r for r in map(_identified, baseline)}
 
 
-def _change(outcome: str, was: str | None) -> tuple[int, str | None]:
-    """The change of one case against the baseline: an index into CHANGES and the old outcome."""
-    kind = change(outcome, was)
-    return CHANGES.index(kind) if kind else 0, was
+def _change(record: dict[str, Any], was: dict[str, Any] | None) -> tuple[int, str | None]:
+    """The change of one case against the baseline, clause by clause as the diff judges it: an index into
+    CHANGES and the old outcome."""
+    kind = case_change(was, record)
+    return CHANGES.index(kind) if kind else 0, was and was["outcome"]
 
 
 def _baseline_head(
-    baseline: list[dict[str, Any]] | None, changes: list[int], removed: dict[tuple[str, str], str] | None
+    baseline: list[dict[str, Any]] | None, changes: list[int], removed: dict[tuple[str, str], dict[str, Any]] | None
 ) -> dict[str, Any] | None:
     if baseline is None or removed is None:
         return None
@@ -294,5 +340,5 @@ def _baseline_head(
         "records": len(baseline),
         "counts": {CHANGES[i]: counts[i] for i in range(1, len(CHANGES))} | {"removed": len(removed)},
         # Removed cases have no record in this run; list them (capped) so a shrinking run is visible.
-        "removed": [[t, node, o] for (t, node), o in sorted(removed.items())[:1000]],
+        "removed": [[t, node, r["outcome"]] for (t, node), r in sorted(removed.items())[:1000]],
     }

@@ -7,6 +7,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from conformance.verdict import clause_outcomes
+
 SHORT = {
     "conformant": "ok",
     "conformant-with-warnings": "warn",
@@ -85,16 +87,20 @@ def reasons(verdicts: list[dict[str, Any]], records: Iterable[dict[str, Any]]) -
             if isinstance(entry, dict) and entry.get("level"):
                 levels.setdefault(str(entry.get("clause")), str(entry["level"]))
         key = (r.get("target"), r.get("spec"))
-        if key not in wanted:
-            continue
-        if r.get("outcome") == "error":
+        if r.get("outcome") == "error" and key in wanted:
             errors.add((*key, str(r.get("clause"))))
-        elif r.get("outcome") in ("waived", "unexpectedly-passed"):
-            waived[key][_WAIVED[r["outcome"]]][str(r.get("clause"))] += 1
-            waiver = r.get("waiver")
-            if isinstance(waiver, dict) and r["outcome"] == "waived":
-                reason = str(waiver.get("reason"))
-                why.setdefault(key, f"{reason if len(reason) <= 80 else reason[:77] + '...'} ({waiver.get('link')})")
+        elif r.get("outcome") == "unexpectedly-passed" and key in wanted:
+            waived[key][_WAIVED["unexpectedly-passed"]][str(r.get("clause"))] += 1
+        elif r.get("outcome") in ("failed", "waived"):  # each waived clause in its own spec's cell, invariants too
+            for clause, outcome, entry in clause_outcomes(r):
+                at = (r.get("target"), (entry or {}).get("spec") or r.get("spec"))
+                if outcome != "waived" or at not in wanted:
+                    continue
+                waived[at]["waived"][clause] += 1
+                waiver = (entry or {}).get("waiver") or r.get("waiver")
+                if isinstance(waiver, dict):
+                    reason = str(waiver.get("reason"))
+                    why.setdefault(at, f"{reason if len(reason) <= 80 else reason[:77] + '...'} ({waiver.get('link')})")
     lines = []
     for key in sorted(wanted, key=str):
         causes: dict[str, Counter] = defaultdict(Counter)
