@@ -103,6 +103,17 @@ def test_verify_detects_an_edited_verdict(certified: Path, tmp_path: Path) -> No
     assert any("counts:" in line for line in lines)
 
 
+def test_verify_refuses_another_certificate_version_in_one_line(certified: Path, tmp_path: Path) -> None:
+    folder = _copy(certified, tmp_path)
+    cert = _certificate(folder)
+    cert["certificate_version"] = 1
+    (folder / "certificate.json").write_text(json.dumps(cert), encoding="utf-8")
+    done = gspc("verify", str(folder / "certificate.json"), cwd=tmp_path)
+    assert done.returncode == 1
+    line = f"{folder / 'certificate.json'}: certificate: version 1; this harness writes and verifies version 2"
+    assert done.stdout.splitlines() == [f"{line} (certify again)"], done.stdout
+
+
 def test_verify_reads_records_given_elsewhere(certified: Path, tmp_path: Path) -> None:
     shutil.copy(certified / "certificate.json", tmp_path / "certificate.json")
     missing = gspc("verify", "certificate.json", cwd=tmp_path)

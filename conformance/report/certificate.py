@@ -24,7 +24,7 @@ from conformance.verdict import REFUSES, compute, judge, worst
 if TYPE_CHECKING:
     from conformance.driver import Capabilities
 
-VERSION = 1
+VERSION = 2  # 2: per-clause results in each spec verdict, and the clauses each waiver covered
 #: Keys of a certificate recomputed from the records; any difference is a mismatch.
 DERIVED = ("target", "run_id", "specs", "verdict", "verdicts", "counts", "waivers")
 
@@ -185,6 +185,9 @@ def write(path: Path, certificate: dict[str, Any]) -> None:
 
 def verify(certificate: dict[str, Any], records_file: Path, specs_dir: Path) -> list[str]:
     """Every mismatch between a certificate, its records and the spec files, one line each."""
+    version = certificate.get("certificate_version") if isinstance(certificate, dict) else None
+    if version != VERSION:
+        return [f"certificate: version {version!r}; this harness writes and verifies version {VERSION} (certify again)"]
     problems = [
         f"certificate: {'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}"
         for e in jsonschema.Draft202012Validator(schema("certificate")).iter_errors(certificate)
