@@ -158,9 +158,9 @@ def test_clean_makes_any_value_json_and_utf8_safe() -> None:
     line.encode("utf-8")  # never raises
     assert cleaned["surrogate"] == "bad \ufffd text \ufffd"
     assert "\ufffd key" in cleaned
-    assert cleaned["hostile"] == "<Hostile: repr() raised RuntimeError>"
+    assert cleaned["hostile"] == "<unprintable Hostile: repr() raised RuntimeError>"
     assert cleaned["sneaky"] == "fine" and cleaned["odd"] == {"a": 1}
-    assert cleaned["nan"] == "nan" and cleaned["huge int"].startswith("<int: repr() raised")
+    assert cleaned["nan"] == "nan" and cleaned["huge int"].startswith("<unprintable int: repr() raised")
     assert "nested too deep" in line
 
 
