@@ -139,6 +139,10 @@ class Redactor:
 
     def _copy(self, value: Any, depth: int, budget: list[int]) -> Any:
         kind = type(value)  # exact types first: they are nearly every value, and type() cannot be faked
+        if kind is dict:
+            return self._dict(value, depth, budget)
+        if kind is list or kind is tuple:
+            return self._list(value, depth, budget)
         if kind is str:
             return self._text(value)
         if value is None or kind is bool:
@@ -147,34 +151,47 @@ class Redactor:
             return value if -_INT_LIMIT < value < _INT_LIMIT else self._text(rep(value))
         if kind is float:
             return value if math.isfinite(value) else repr(value)  # NaN is not JSON: a browser refuses it
-        if kind is not dict and kind is not list and kind is not tuple:
-            return self._copy(_plain(value), depth, budget)
+        return self._copy(_plain(value), depth, budget)
+
+    # _dict and _list inline the common values (short ASCII text, None, bools, small ints, plain containers):
+    # a call per value would be most of the cost of a record
+
+    def _dict(self, value: dict[Any, Any], depth: int, budget: list[int]) -> Any:
         budget[0] -= len(value)
         if depth == 0 or budget[0] < 0:
-            return f"[{kind.__name__} of {len(value)} items left out: nested too deep or too large]"
-        # the loops below inline the common leaves (short ASCII text, None, bools, small ints): a call per
-        # value would be most of the cost of a record
+            return f"[dict of {len(value)} items left out: nested too deep or too large]"
+        below, keys, depth, copy = self._plain_below, self._keys, depth - 1, {}
+        for key, item in value.items():
+            known = keys.get(key) if type(key) is str else None
+            name, secret = known if known is not None else self._key(key)
+            kind = type(item)
+            if item is None:
+                copy[name] = None
+            elif secret:
+                copy[name] = MASK
+            elif kind is str:
+                copy[name] = item if len(item) < below and item.isascii() else self._text(item)
+            elif kind is bool or (kind is int and -_INT_LIMIT < item < _INT_LIMIT):
+                copy[name] = item
+            elif kind is dict:
+                copy[name] = self._dict(item, depth, budget)
+            elif kind is list:
+                copy[name] = self._list(item, depth, budget)
+            else:
+                copy[name] = self._copy(item, depth, budget)
+        return copy
+
+    def _list(self, value: list[Any] | tuple[Any, ...], depth: int, budget: list[int]) -> Any:
+        budget[0] -= len(value)
+        if depth == 0 or budget[0] < 0:
+            return f"[{type(value).__name__} of {len(value)} items left out: nested too deep or too large]"
         below, depth = self._plain_below, depth - 1
-        if kind is dict:
-            copy = {}
-            keys = self._keys
-            for key, item in value.items():
-                known = keys.get(key) if type(key) is str else None
-                name, secret = known if known is not None else self._key(key)
-                kind = type(item)
-                if item is None:
-                    copy[name] = None
-                elif secret:
-                    copy[name] = MASK
-                elif kind is str:
-                    copy[name] = item if len(item) < below and item.isascii() else self._text(item)
-                elif kind is bool or (kind is int and -_INT_LIMIT < item < _INT_LIMIT):
-                    copy[name] = item
-                else:
-                    copy[name] = self._copy(item, depth, budget)
-            return copy
         return [
-            item if type(item) is str and len(item) < below and item.isascii() else self._copy(item, depth, budget)
+            item
+            if type(item) is str and len(item) < below and item.isascii()
+            else self._dict(item, depth, budget)
+            if type(item) is dict
+            else self._copy(item, depth, budget)
             for item in value
         ]
 
