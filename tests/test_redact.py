@@ -104,6 +104,17 @@ def test_learn_specs_knows_every_customer_key_before_any_driver() -> None:
             assert redactor.scrub(form) == MASK, name
 
 
+def test_clean_masks_a_secret_learned_after_the_same_record_was_cleaned() -> None:
+    """clean remembers cleaned strings and keys; learning a secret forgets them, so nothing cleaned earlier slips by."""
+    redactor = Redactor({})
+    record = {"message": f"gôt {SECRET}", SECRET: "under a key", "steps": [f"x {SECRET}", {"short": "exactly8"}]}
+    assert redactor.clean(record) == record  # nothing is secret yet
+    redactor.add(SECRET)
+    redactor.add("exactly8")  # the shortest secret learned: 8 characters, in an 8-character value
+    cleaned = redactor.clean(record)
+    assert cleaned == {"message": f"gôt {MASK}", MASK: "under a key", "steps": [f"x {MASK}", {"short": MASK}]}
+
+
 def test_clean_bounds_every_string_and_notes_its_length() -> None:
     redactor = Redactor({})
     redactor.add(SECRET)
