@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from conformance.redact import Redactor
 
 
+_line = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every line, not one per call
+
 #: Every outcome of a case, worst first (see the README's "What the output means").
 OUTCOMES = ("failed", "error", "unexpectedly-passed", "waived", "passed", "observed", "not-applicable", "not-run")
 #: Outcomes a re-run repeats and a diff counts as failures: a broken clause, a harness error, a waiver
@@ -132,7 +134,7 @@ class RecordWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record, cleaned by the redactor."""
-        self._file.write(json.dumps(self.redactor.clean(record), ensure_ascii=False) + "\n")
+        self._file.write(_line(self.redactor.clean(record)) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -187,9 +189,10 @@ def merge(out: Path, missing: str = NEVER_RAN, died: str = DIED) -> list[dict[st
         if record["outcome"] != "running":
             final[key] = record
         elif record["nodeid"] in collected:  # a "running" line names the case; the manifest has the rest
-            started.setdefault(key, {**collected[record["nodeid"]], **record})
-    for key, record in started.items():
+            started.setdefault(key, record)
+    for key, running in started.items():
         if key not in final:
+            record = {**collected[running["nodeid"]], **running}
             crashed = _crash_dump(out, record.get("pid"))
             final[key] = ended(record, "failed" if crashed else "error", CRASHED if crashed else died, crashed)
     for base in collected.values():
@@ -199,7 +202,7 @@ def merge(out: Path, missing: str = NEVER_RAN, died: str = DIED) -> list[dict[st
     records = [final[k] for k in sorted(final)]
     with (out / "records.jsonl").open("w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(_line(record) + "\n")
     return records
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
 from conformance.engine import payloads
-from conformance.engine.interrupts import propagates
+from conformance.engine.safe import rep
 from conformance.spec.model import substitute
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ MAX_TEXT = 4096
 MAX_DEPTH = 32
 MAX_VALUES = 100_000
 MASK = "***"
+_INT_LIMIT = 1 << 64  # larger ints become text: JSON readers lose their precision
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone surrogates cannot be encoded as UTF-8
 _END = ""  # trie marker: a form ends at this node
 _CHUNK = 1 << 20  # characters read at a time by scrub_file
@@ -63,7 +64,10 @@ class Redactor:
         self._pattern: re.Pattern[str] | None = None
         self._stale = False
         self._shortest = self._longest = 0
-        self._cleaned: dict[str, str] = {}  # records repeat their strings (clause texts, titles, run ids)
+        self._plain_below = MAX_TEXT + 1  # an ASCII text shorter than this holds no form and needs no cut
+        # records repeat their strings (clause texts, titles, run ids) and keys: cleaned once per pattern
+        self._cleaned: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, bool]] = {}  # key -> (the key cleaned, whether its value is secret)
         for name, value in (os.environ if environ is None else environ).items():
             if secret_name(name):
                 self.add(value)
@@ -135,33 +139,75 @@ class Redactor:
 
     def _copy(self, value: Any, depth: int, budget: list[int]) -> Any:
         kind = type(value)  # exact types first: they are nearly every value, and type() cannot be faked
+        if kind is dict:
+            return self._dict(value, depth, budget)
+        if kind is list or kind is tuple:
+            return self._list(value, depth, budget)
         if kind is str:
             return self._text(value)
         if value is None or kind is bool:
             return value
         if kind is int:
-            return value if value.bit_length() <= 64 else self._text(_repr(value))
+            return value if -_INT_LIMIT < value < _INT_LIMIT else self._text(rep(value))
         if kind is float:
             return value if math.isfinite(value) else repr(value)  # NaN is not JSON: a browser refuses it
-        if kind is not dict and kind is not list and kind is not tuple:
-            return self._copy(_plain(value), depth, budget)
+        return self._copy(_plain(value), depth, budget)
+
+    # _dict and _list inline the common values (short ASCII text, None, bools, small ints, plain containers):
+    # a call per value would be most of the cost of a record
+
+    def _dict(self, value: dict[Any, Any], depth: int, budget: list[int]) -> Any:
         budget[0] -= len(value)
         if depth == 0 or budget[0] < 0:
-            return f"[{kind.__name__} of {len(value)} items left out: nested too deep or too large]"
-        if kind is dict:
-            copy = {}
-            for key, item in value.items():
-                name = self._text(key if type(key) is str else _repr(key))
-                if item is not None and secret_name(name):
-                    copy[name] = MASK
-                else:  # strings inline: they are most values, and a call per value is most of the cost
-                    copy[name] = self._text(item) if type(item) is str else self._copy(item, depth - 1, budget)
-            return copy
-        return [self._text(item) if type(item) is str else self._copy(item, depth - 1, budget) for item in value]
+            return f"[dict of {len(value)} items left out: nested too deep or too large]"
+        below, keys, depth, copy = self._plain_below, self._keys, depth - 1, {}
+        for key, item in value.items():
+            known = keys.get(key) if type(key) is str else None
+            name, secret = known if known is not None else self._key(key)
+            kind = type(item)
+            if item is None:
+                copy[name] = None
+            elif secret:
+                copy[name] = MASK
+            elif kind is str:
+                copy[name] = item if len(item) < below and item.isascii() else self._text(item)
+            elif kind is bool or (kind is int and -_INT_LIMIT < item < _INT_LIMIT):
+                copy[name] = item
+            elif kind is dict:
+                copy[name] = self._dict(item, depth, budget)
+            elif kind is list:
+                copy[name] = self._list(item, depth, budget)
+            else:
+                copy[name] = self._copy(item, depth, budget)
+        return copy
+
+    def _list(self, value: list[Any] | tuple[Any, ...], depth: int, budget: list[int]) -> Any:
+        budget[0] -= len(value)
+        if depth == 0 or budget[0] < 0:
+            return f"[{type(value).__name__} of {len(value)} items left out: nested too deep or too large]"
+        below, depth = self._plain_below, depth - 1
+        return [
+            item
+            if type(item) is str and len(item) < below and item.isascii()
+            else self._dict(item, depth, budget)
+            if type(item) is dict
+            else self._copy(item, depth, budget)
+            for item in value
+        ]
+
+    def _key(self, key: Any) -> tuple[str, bool]:
+        """A dict key as a record shows it, and whether the value under it is secret (remembered for str keys)."""
+        name = self._text(key if type(key) is str else rep(key))
+        known = (name, secret_name(name))
+        if type(key) is str and len(key) <= MAX_TEXT:
+            if len(self._keys) >= 10_000:
+                self._keys.clear()
+            self._keys[key] = known  # bounded as _cleaned is
+        return known
 
     def _text(self, text: str) -> str:
         """Scrubbed, cut at MAX_TEXT (a secret across the cut is masked whole), lone surrogates replaced."""
-        if len(text) < self._shortest and text.isascii():
+        if len(text) < self._plain_below and text.isascii():
             return text
         done = self._cleaned.get(text)
         if done is not None:
@@ -225,7 +271,9 @@ class Redactor:
         if self._stale:
             self._pattern = re.compile(_trie(self._forms))
             self._shortest, self._longest = min(map(len, self._forms)), max(map(len, self._forms))
+            self._plain_below = min(self._shortest, MAX_TEXT + 1)
             self._cleaned.clear()
+            self._keys.clear()
             self._stale = False
         return self._pattern
 
@@ -297,7 +345,7 @@ def _plain(value: Any) -> Any:
     for base, convert in _BASES:
         if issubclass(kind, base):
             return convert(value)
-    return _repr(value)
+    return rep(value)
 
 
 _BASES = (
@@ -308,14 +356,3 @@ _BASES = (
     (list, lambda value: list(list.__iter__(value))),
     (tuple, lambda value: list(tuple.__iter__(value))),
 )
-
-
-def _repr(value: Any) -> str:
-    """``repr(value)`` as a plain str, or a note of what went wrong: never raises (a deadline or Ctrl-C still stops)."""
-    try:
-        made = repr(value)
-        return made if type(made) is str else str.__str__(made)
-    except BaseException as exc:
-        if propagates(exc):
-            raise
-        return f"<{type(value).__name__}: repr() raised {type(exc).__name__}>"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from conftest import gspc
 
 from conformance.engine.expect import describe, summary
-from conformance.engine.interrupts import CaseTimeout
+from conformance.engine.interrupts import CaseTimeout, deadline
 from conformance.engine.runner import CaseRun, run_case
 from conformance.engine.safe import LIMIT, bounded, rep, text
 from conformance.engine.tracker import Ledger, Tracker
@@ -121,6 +123,23 @@ def test_a_deadline_inside_a_hostile_str_still_stops_the_case() -> None:
 
     with pytest.raises(CaseTimeout):
         text(Slow())
+
+
+def test_a_deadline_ends_its_block_and_gives_the_alarm_back() -> None:
+    def theirs(signum: int, frame: Any) -> None:
+        raise AssertionError("the deadline's alarm reached the handler it replaced")
+
+    before = signal.signal(signal.SIGALRM, theirs)
+    try:
+        with pytest.raises(CaseTimeout, match="too slow"), deadline(0.05, "too slow"):
+            time.sleep(5)
+        assert signal.getsignal(signal.SIGALRM) is theirs
+        with deadline(5, "not reached"):
+            pass
+        assert signal.getsignal(signal.SIGALRM) is theirs
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        signal.signal(signal.SIGALRM, before)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))

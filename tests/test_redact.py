@@ -104,6 +104,17 @@ def test_learn_specs_knows_every_customer_key_before_any_driver() -> None:
             assert redactor.scrub(form) == MASK, name
 
 
+def test_clean_masks_a_secret_learned_after_the_same_record_was_cleaned() -> None:
+    """clean remembers cleaned strings and keys; learning a secret forgets them, so nothing cleaned earlier slips by."""
+    redactor = Redactor({})
+    record = {"message": f"gôt {SECRET}", SECRET: "under a key", "steps": [f"x {SECRET}", {"short": "exactly8"}]}
+    assert redactor.clean(record) == record  # nothing is secret yet
+    redactor.add(SECRET)
+    redactor.add("exactly8")  # the shortest secret learned: 8 characters, in an 8-character value
+    cleaned = redactor.clean(record)
+    assert cleaned == {"message": f"gôt {MASK}", MASK: "under a key", "steps": [f"x {MASK}", {"short": MASK}]}
+
+
 def test_clean_bounds_every_string_and_notes_its_length() -> None:
     redactor = Redactor({})
     redactor.add(SECRET)
@@ -158,9 +169,9 @@ def test_clean_makes_any_value_json_and_utf8_safe() -> None:
     line.encode("utf-8")  # never raises
     assert cleaned["surrogate"] == "bad \ufffd text \ufffd"
     assert "\ufffd key" in cleaned
-    assert cleaned["hostile"] == "<Hostile: repr() raised RuntimeError>"
+    assert cleaned["hostile"] == "<unprintable Hostile: repr() raised RuntimeError>"
     assert cleaned["sneaky"] == "fine" and cleaned["odd"] == {"a": 1}
-    assert cleaned["nan"] == "nan" and cleaned["huge int"].startswith("<int: repr() raised")
+    assert cleaned["nan"] == "nan" and cleaned["huge int"].startswith("<unprintable int: repr() raised")
     assert "nested too deep" in line
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import itertools
 import zlib
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.driver import OBJECT_OPERATIONS, Mode, Object
-from conformance.engine.invariants import mode_problem
+from conformance.engine.invariants import MODE_BITS, mode_problem
 from conformance.engine.payloads import MAX_PAYLOAD, evaluate, parse_size
 from conformance.engine.safe import LIMIT, attr, bounded, equal, rep, text, type_name
 from conformance.errors import ERRORS, StorageError
@@ -194,7 +195,7 @@ def summary(result: Any, prefix: str) -> Any:
         mode = result.mode
         picture = {
             "path": _plain(_rel(result.path, prefix)),
-            "mode": bounded(rep(mode), 200) if mode_problem(mode) else str(Mode(mode)),
+            "mode": bounded(rep(mode), 200) if mode_problem(mode) else _mode_name(int.__int__(mode)),
             "size": _plain(result.size),
         }
         if result.append_offset is not None:
@@ -211,6 +212,12 @@ def summary(result: Any, prefix: str) -> Any:
         paths = [_plain(_rel(o.path, prefix)) if isinstance(o, Object) else f"<{type_name(o)}>" for o in result[:20]]
         return {"objects": len(result), "paths": paths}
     return _plain(result, 200)
+
+
+@functools.lru_cache(maxsize=MODE_BITS + 1)
+def _mode_name(bits: int) -> str:
+    """The names of a mode's bits (``read|append``), made once per value: Flag's own str is slow."""
+    return str(Mode(bits))
 
 
 def _plain(value: Any, repr_limit: int = LIMIT) -> Any:

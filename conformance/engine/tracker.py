@@ -7,6 +7,7 @@ a run created, also after a crash (``gspc clean --run-id``), and never anything 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,19 @@ def confined(path: Any, prefix: str, *, listing: bool = False) -> str | None:
     """
     if not isinstance(path, str):
         return "is not a string"
-    head = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-    if path_problem(head, prefix=True):  # a prefix that is not confined itself confines nothing
-        return f"is under {prefix!r}, which {path_problem(head, prefix=True)}"
+    head, problem = _head(prefix)
+    if problem:  # a prefix that is not confined itself confines nothing
+        return f"is under {prefix!r}, which {problem}"
     if not path.startswith(head):
         return f"is not under {head!r}"
     return path_problem(path[len(head) :], prefix=listing)
+
+
+@lru_cache(maxsize=64)
+def _head(prefix: str) -> tuple[str, str | None]:
+    """A case prefix as the head of its paths, and why it is not confined itself (once per case, not per call)."""
+    head = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+    return head, path_problem(head, prefix=True)
 
 
 def present(driver: Any, path: str) -> bool | None:
@@ -134,9 +142,10 @@ class Tracker:
     def _confine(self, op: str, target_path: str | None, args: dict[str, Any]) -> None:
         """Refuse the call unless every path it would send lies under the prefix (the args, not only the label)."""
         obj = args.get("obj")
+        given = args.get("path")
         addressed = [
             (target_path, op == "list"),
-            (args.get("path"), False),
+            (None if given is target_path and op != "list" else given, False),  # the same path is judged once
             (args.get("prefix"), True),
             (obj.path if isinstance(obj, Object) else None, False),
         ]
