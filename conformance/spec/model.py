@@ -23,6 +23,8 @@ REPEAT_PLACEHOLDERS = ("copies", "last_copy")
 def substitute(value: Any, params: Mapping[str, Any]) -> Any:
     """Fill ``{name}`` placeholders with params; a whole-string placeholder keeps the value's type."""
     if isinstance(value, str):
+        if "{" not in value:  # most strings: nothing to fill
+            return value
         whole = PLACEHOLDER.fullmatch(value)
         if whole and whole.group(1) in params:
             return params[whole.group(1)]
