@@ -428,8 +428,8 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     for flag, values in (("--gspc-option", args.option), ("--gspc-known-issues", args.known_issues)):
         for value in values:
             pytest_args += [flag, value]
-    if args.workers:
-        pytest_args += ["-n", str(args.workers)]
+    if args.workers:  # an idle worker takes half of a busy one's queue (a --dist after -- still wins)
+        pytest_args += ["-n", str(args.workers), "--dist", "worksteal"]
     if only is not None:
         outputs.write_selection(out / "selections" / "0.jsonl", only)
         pytest_args += ["--gspc-only", str(out / "selections" / "0.jsonl")]
