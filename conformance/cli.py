@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import NoReturn
@@ -39,7 +40,7 @@ from conformance.run import RunError, parse_targets
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
-from conformance.supervise import supervise
+from conformance.supervise import Ending, supervise
 from conformance.targets import (
     EXEC,
     SharedBackends,
@@ -443,9 +444,22 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     command = [sys.executable, "-m", "pytest", *pytest_args, "--gspc-endpoints", str(out / ENDPOINTS), *extra]
     try:
         ending = supervise(command, env, out, args.timeout, redactor)
-    finally:  # the backends outlive every restarted child, and no longer
+    except BaseException:
         shared.close()
+        raise
+    finally:  # the backends outlive every restarted child, and no longer
         (out / ENDPOINTS).unlink(missing_ok=True)
+    stopping = threading.Thread(target=shared.close, name="gspc-backends-stop")
+    stopping.start()  # they stop while the run is judged and reported
+    try:
+        return _conclude(args, out, run_id, started, ending, redactor)
+    finally:
+        stopping.join()
+
+
+def _conclude(args: argparse.Namespace, out: Path, run_id: str, started: dt.datetime, ending: Ending,
+              redactor: Redactor) -> int:  # fmt: skip
+    """Judge and report a supervised run once its children are gone; the run's exit code."""
     for note in ending.notes:
         _say(f"gspc: {note}", redactor)
     collected = outputs.manifest(out)
