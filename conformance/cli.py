@@ -60,8 +60,11 @@ NO_CASE = 4
 ENDPOINTS = "endpoints.json"  # the run's shared backends, for its pytest children (removed when the run ends)
 #: pytest's own refusals (a usage error, an interrupted or failed collection, an internal error): already explained
 REFUSED = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-#: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest).
-PLUGINS = ("-p", "conformance.plugin", "-p", "xdist.plugin")
+#: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest). Not pytest's
+#: unraisable-exception check: it collects garbage five times as every process ends (a worker with an SDK
+#: loaded spends about 0.2 s of CPU on it), while the default hook already writes such an exception to
+#: stderr, captured with the case that was running.
+PLUGINS = ("-p", "conformance.plugin", "-p", "xdist.plugin", "-p", "no:unraisableexception")
 ALLURE_MISSING = "--allure needs allure-pytest: python -m pip install 'gsp-conformance[allure]'"
 
 
