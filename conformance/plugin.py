@@ -320,7 +320,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     bases = (item.base for item in session.items if isinstance(item, CaseItem))
     outputs.write_manifest(state.out, state.worker_id, bases)
     if not state.controller and session.items:
-        with contextlib.suppress(DriverError):
+        with contextlib.suppress(Exception):  # whatever it was, the first case meets it again and records it
             state.preflight(keep_open=True)
 
 
