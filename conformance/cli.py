@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import NoReturn
@@ -39,7 +40,7 @@ from conformance.run import RunError, parse_targets
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
 from conformance.spec.model import LEVELS, Spec
-from conformance.supervise import supervise
+from conformance.supervise import Ending, supervise
 from conformance.targets import (
     EXEC,
     SharedBackends,
@@ -59,8 +60,11 @@ NO_CASE = 4
 ENDPOINTS = "endpoints.json"  # the run's shared backends, for its pytest children (removed when the run ends)
 #: pytest's own refusals (a usage error, an interrupted or failed collection, an internal error): already explained
 REFUSED = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-#: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest).
-PLUGINS = ("-p", "conformance.plugin", "-p", "xdist.plugin")
+#: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest). Not pytest's
+#: unraisable-exception check: it collects garbage five times as every process ends (a worker with an SDK
+#: loaded spends about 0.2 s of CPU on it), while the default hook already writes such an exception to
+#: stderr, captured with the case that was running.
+PLUGINS = ("-p", "conformance.plugin", "-p", "xdist.plugin", "-p", "no:unraisableexception")
 ALLURE_MISSING = "--allure needs allure-pytest: python -m pip install 'gsp-conformance[allure]'"
 
 
@@ -428,8 +432,8 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     for flag, values in (("--gspc-option", args.option), ("--gspc-known-issues", args.known_issues)):
         for value in values:
             pytest_args += [flag, value]
-    if args.workers:
-        pytest_args += ["-n", str(args.workers)]
+    if args.workers:  # an idle worker takes half of a busy one's queue (a --dist after -- still wins)
+        pytest_args += ["-n", str(args.workers), "--dist", "worksteal"]
     if only is not None:
         outputs.write_selection(out / "selections" / "0.jsonl", only)
         pytest_args += ["--gspc-only", str(out / "selections" / "0.jsonl")]
@@ -443,9 +447,22 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     command = [sys.executable, "-m", "pytest", *pytest_args, "--gspc-endpoints", str(out / ENDPOINTS), *extra]
     try:
         ending = supervise(command, env, out, args.timeout, redactor)
-    finally:  # the backends outlive every restarted child, and no longer
+    except BaseException:
         shared.close()
+        raise
+    finally:  # the backends outlive every restarted child, and no longer
         (out / ENDPOINTS).unlink(missing_ok=True)
+    stopping = threading.Thread(target=shared.close, name="gspc-backends-stop")
+    stopping.start()  # they stop while the run is judged and reported
+    try:
+        return _conclude(args, out, run_id, started, ending, redactor)
+    finally:
+        stopping.join()
+
+
+def _conclude(args: argparse.Namespace, out: Path, run_id: str, started: dt.datetime, ending: Ending,
+              redactor: Redactor) -> int:  # fmt: skip
+    """Judge and report a supervised run once its children are gone; the run's exit code."""
     for note in ending.notes:
         _say(f"gspc: {note}", redactor)
     collected = outputs.manifest(out)

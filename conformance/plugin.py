@@ -6,6 +6,7 @@ Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -40,6 +41,7 @@ FATAL_SIGNALS = frozenset(
 )
 SECTION_LIMIT = 8192  # characters of captured output or failure text a case may put on the terminal
 SUMMARY = pytest.StashKey[dict]()
+STALL = 40  # requests' worth of time a stall fault holds its case: it waits out the driver's timeout
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -169,7 +171,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(AllureCases(config), "gspc-allure")
     if state.controller:
-        distributed = getattr(config.option, "dist", "no") != "no"
+        distributed = _distributed(config)
         try:
             if not config.getoption("gspc_endpoints"):  # pytest without gspc: this process starts the backends
                 state.share_backends()
@@ -266,9 +268,17 @@ class SpecFile(pytest.File):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With --gspc-only, keep exactly the items whose node ids it lists (exact equality, as pytest's --lf)."""
+    """With --gspc-only, keep exactly the items whose node ids it lists (exact equality, as pytest's --lf).
+
+    Under xdist the longest cases go first, so no worker is left running one while the others idle at the end.
+    """
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    if not state.controller:  # an xdist worker; every worker sorts alike, so their collections still match
+        items.sort(key=lambda item: -_weight(item.case) if isinstance(item, CaseItem) else 0)
     source = config.getoption("gspc_only", None)
-    if STATE not in config.stash or not source:
+    if not source:
         return
     try:
         wanted = outputs.read_selection(Path(source))
@@ -282,13 +292,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = keep
 
 
+def _distributed(config: pytest.Config) -> bool:
+    return getattr(config.option, "dist", "no") != "no"
+
+
+def _weight(case: Case) -> int:
+    """A case's expected length in requests: each call once (a write twice, for its cleanup), a stall as STALL."""
+    weight = 0
+    for step in case.steps:
+        if step.is_fault:
+            weight += STALL if step.args.get("kind") == "stall" else 0
+        else:
+            weight += (step.repeat or 1) * (2 if step.op == "write" else 1)
+    return weight
+
+
+@pytest.hookimpl(trylast=True)  # after xdist has sent this worker's collection to the controller
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Write what this process will run before it runs any of it: a case that never ends is then still known."""
+    """Write what this process will run before it runs any of it: a case that never ends is then still known.
+
+    An xdist worker then opens its targets while the controller waits for the slowest worker's collection;
+    one that fails to open is opened again by its first case, which records why.
+    """
     state = session.config.stash.get(STATE, None)
-    if state is None or (state.controller and getattr(session.config.option, "dist", "no") != "no"):
+    if state is None or (state.controller and _distributed(session.config)):
         return  # an xdist controller collects nothing; its workers write the manifest
     bases = (item.base for item in session.items if isinstance(item, CaseItem))
     outputs.write_manifest(state.out, state.worker_id, bases)
+    if not state.controller and session.items:
+        with contextlib.suppress(Exception):  # whatever it was, the first case meets it again and records it
+            state.preflight(keep_open=True)
 
 
 def _marks(config: pytest.Config, spec: Spec) -> dict[str, pytest.MarkDecorator]:

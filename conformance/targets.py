@@ -18,7 +18,6 @@ import importlib
 import json
 import os
 import ssl
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -31,7 +30,6 @@ from conformance.driver import Capabilities, DriverError, check_driver
 
 ENTRY_POINT_GROUP = "gsp_conformance.drivers"
 EXEC = "exec:"  # a driver in another process, in any language: the rest of the name is its command
-LEGACY = ("open_backend", "backend_unavailable")  # driver-side backends, before conformance.backends
 
 
 class TargetUnavailable(Exception):
@@ -105,8 +103,6 @@ def backend_of(target: Target, cls: type | None = None) -> Backend | None:
     """A new, unstarted backend for a target (None: the driver runs on its options alone); DriverError if unknown."""
     cls = cls or driver_class(target)
     service = getattr(cls, "service", None)
-    if _legacy(cls):
-        return None
     if service is None:
         if target.backend:
             raise DriverError(
@@ -140,11 +136,7 @@ def _reachable(target: Target, backend: type) -> None:
 
 def unavailable(target: Target) -> str | None:
     """Why the target's backend cannot run here, or None."""
-    cls = driver_class(target)
-    if _legacy(cls):
-        check = getattr(cls, "backend_unavailable", None)
-        return check(target.backend) if callable(check) else None
-    backend = backend_of(target, cls)
+    backend = backend_of(target)
     return backend.unavailable() if backend is not None else None
 
 
@@ -170,8 +162,6 @@ def open_target(
     Raises TargetUnavailable or DriverError.
     """
     cls = driver_class(target)
-    if _legacy(cls):
-        return _open_legacy(cls, target)
     opened = OpenTarget(target, None, Capabilities(operations=frozenset()), None)
     try:
         if endpoint is None:
@@ -195,9 +185,6 @@ def open_target(
         opened.driver = _build(cls, target, options)
         opened.closers.insert(0, lambda: close_driver(opened.driver))
         opened.capabilities = _check(opened.driver, target)
-        if opened.faults is None and getattr(opened.driver, "fault_proxy", None) is not None:
-            _deprecated(target)  # a driver that simulates its own proxy, as the interface before this one asked
-            opened.faults = opened.driver.fault_proxy
     except BaseException:
         opened.close()
         raise
@@ -331,44 +318,6 @@ def _proxy(endpoint: Endpoint) -> Any:
         dialect = getattr(importlib.import_module(module), attr)
     host, port = endpoint.upstream
     return FaultProxy(host, port, ssl_context=server, upstream_ssl=upstream, error_document=dialect)
-
-
-def _legacy(cls: type) -> bool:
-    return any(callable(getattr(cls, name, None)) for name in LEGACY)
-
-
-def _deprecated(target: Target) -> None:
-    warnings.warn(
-        f"{target.driver}: open_backend, backend_unavailable and driver.fault_proxy are deprecated; "
-        "declare service = 's3' | 'dropbox' | 'dir' instead (see conformance/backends)",
-        DeprecationWarning,
-        stacklevel=4,
-    )
-
-
-def _open_legacy(cls: type, target: Target) -> OpenTarget:
-    """A driver that starts its own backend or proxy (the interface before conformance.backends), for one release."""
-    _deprecated(target)
-    reason = unavailable(target)
-    if reason:
-        raise TargetUnavailable(f"{target.name}: {reason}")
-    opener = getattr(cls, "open_backend", None)
-    if opener is None and target.backend:
-        raise DriverError(f"target {target.name}: driver {target.driver!r} has no backends")
-    try:
-        driver = opener(target.backend, dict(target.options)) if opener else cls(**target.options)
-    except TypeError as exc:
-        raise DriverError(f"target {target.name}: bad options {sorted(target.options)}: {exc}") from None
-    except (DriverError, TargetUnavailable):
-        raise
-    except Exception as exc:
-        raise DriverError(f"target {target.name}: cannot open: {type(exc).__name__}: {exc}") from None
-    try:
-        caps = _check(driver, target)
-    except DriverError:
-        close_driver(driver)
-        raise
-    return OpenTarget(target, driver, caps, getattr(driver, "fault_proxy", None), [lambda: close_driver(driver)])
 
 
 def _bundled_order(name: str) -> tuple[int, str]:

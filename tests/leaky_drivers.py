@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from conformance import errors
+from conformance.backends import Endpoint
 from conformance.driver import BaseDriver, Capabilities, Mode, Object
 
 SSE_C = frozenset({"server_side_encryption_customer_algorithm", "server_side_encryption_customer_key"})
@@ -135,11 +136,28 @@ class Leaky(BaseDriver):
                       system={"request_id": spill, "x-amz-meta-token": spill})  # fmt: skip
 
 
+class Refusing:
+    """The test backend ``leaky.refusing``: it cannot run here, and says why with the token (a not-run reason)."""
+
+    service = "leaky"
+    default = True
+    per_process = True
+
+    def __init__(self, location: str | None = None) -> None:
+        pass
+
+    def unavailable(self) -> str:
+        return f"service refused {spilled(os.environ.get('GSPC_TEST_TOKEN', 'no-token-set').encode())}"
+
+    def start(self, options: dict[str, Any]) -> Endpoint:
+        raise AssertionError("an unavailable backend is never started")
+
+    def close(self) -> None:
+        return None
+
+
 class LeakyUnavailable(Leaky):
-    """A target that cannot run here, and says why with its token (a not-run reason)."""
+    """A target that cannot run here: its backend ``leaky.refusing`` says why with the token."""
 
     name = "leaky-unavailable"
-
-    @staticmethod
-    def backend_unavailable(backend: str | None) -> str:
-        return f"service refused {spilled(os.environ.get('GSPC_TEST_TOKEN', 'no-token-set').encode())}"
+    service = "leaky"

@@ -8,6 +8,7 @@ from typing import Any
 from engine_drivers import DeleteMissingFails
 
 from conformance.adapters.memory import MemoryDriver
+from conformance.backends import Endpoint
 
 
 class DownProxy:
@@ -20,14 +21,31 @@ class DownProxy:
         return None
 
 
+class Unreachable:
+    """The test backend ``unreachable.down``: nothing to start, and a fault proxy no fault step can reach."""
+
+    service = "unreachable"
+    default = True
+    per_process = True  # the injector lives in the driver's process
+
+    def __init__(self, location: str | None = None) -> None:
+        pass
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def start(self, options: dict[str, Any]) -> Endpoint:
+        return Endpoint(faults=DownProxy())
+
+    def close(self) -> None:
+        return None
+
+
 class FailsAndBreaks(DeleteMissingFails):
-    """Breaks GSP-46 (delete of a missing path raises) and puts an unreachable fault proxy in front."""
+    """Breaks GSP-46 (delete of a missing path raises), bound to ``unreachable.down``: its fault steps break."""
 
     name = "fails-and-breaks"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fault_proxy = DownProxy()
+    service = "unreachable"
 
 
 class DeleteMissingRaw(MemoryDriver):

@@ -331,6 +331,34 @@ def test_latency_combines_with_a_breaking_fault_and_counts_times(proxy: FaultPro
     assert time.monotonic() - start < 0.2
 
 
+def test_run_latency_is_once_per_request_and_concurrent_requests_wait_side_by_side(proxy: FaultProxy) -> None:
+    """A large body, read and written in many chunks, waits once; requests on other connections wait in parallel."""
+    delay, size = 0.2, 4 << 20  # per chunk, 4 MiB in 64 KiB pieces would wait 64 times
+    apply_run_faults(proxy, latency=delay)
+    conn = _conn(proxy)
+    for method, body in (("PUT", b"b" * size), ("GET", None)):
+        start = time.monotonic()
+        conn.request(method, "/large", body=body)
+        answer = conn.getresponse().read()
+        assert delay <= time.monotonic() - start < 4 * delay, method
+    assert answer == b"b" * size
+    conn.close()
+    done: list[int] = []
+
+    def one(index: int) -> None:
+        reply = _get(proxy, f"/side/{index}")
+        done.append(reply.status)
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(8)]
+    start = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert done == [200] * 8
+    assert time.monotonic() - start < 4 * delay  # one after another they would take 8 delays
+
+
 def test_bandwidth_caps_bodies_in_both_directions(proxy: FaultProxy) -> None:
     rate, size = 256 * 1024, 128 * 1024  # half a second a body at the cap
     proxy.inject("bandwidth", bytes_per_second=rate)

@@ -65,6 +65,8 @@ def test_xdist_gives_identical_results(memory_fs_run, tmp_path: Path) -> None:
     assert {r["worker"] for r in distributed} == {"gw0", "gw1"}
     assert {r["nodeid"]: r["outcome"] for r in distributed} == {r["nodeid"]: r["outcome"] for r in records(serial_out)}
     assert len({r["run_id"] for r in distributed}) == 1
+    firsts = {json.loads(path.open().readline())["nodeid"] for path in (tmp_path / "out" / "records").glob("gw*.jsonl")}
+    assert "storager::list-pages[memory]" in firsts  # the longest case (23 writes) starts first, not last
 
 
 def test_level_and_spec_selection(tmp_path: Path) -> None:

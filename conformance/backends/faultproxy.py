@@ -394,6 +394,7 @@ class FaultProxy:
         """Stop listening, drop every connection and wait (bounded) for the threads."""
         self._stop.set()
         self._release.set()
+        _shutdown(self._listener)  # wakes the acceptor now, rather than at its next poll
         self._listener.close()
         with self._lock:
             conns, threads = list(self._conns), list(self._threads)
