@@ -297,13 +297,17 @@ def _distributed(config: pytest.Config) -> bool:
 
 
 def _weight(case: Case) -> int:
-    """A case's expected length in requests: each call once (a write twice, for its cleanup), a stall as STALL."""
+    """A case's expected length in requests: each call once (a write twice, for its cleanup), a stall as STALL.
+
+    A step repeated for listing pages counts as many copies as an unpaged target makes (the most it can be):
+    every worker must weigh alike before any target is open.
+    """
     weight = 0
     for step in case.steps:
         if step.is_fault:
             weight += STALL if step.args.get("kind") == "stall" else 0
         else:
-            weight += (step.repeat or 1) * (2 if step.op == "write" else 1)
+            weight += step.copies(None) * (2 if step.op == "write" else 1)
     return weight
 
 
