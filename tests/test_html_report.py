@@ -156,21 +156,21 @@ def test_filters_narrow_cases_and_clauses(run: Path, open_report) -> None:
 def test_search_finds_messages_and_traces(run: Path, open_report) -> None:
     report = open_report(run / "index.html")
     page = report.page
-    page.fill("input[type=search]", "size None")  # in failure messages
-    _settle(page)
+    _search(page, "size None")  # in failure messages
     rows = report.rows()
     assert rows and all(row["outcome"] == "failed" and row["target"] == BROKEN for row in rows)
     said = [r for r in records(run) if r["failure"] and "size none" in json.dumps(r["failure"]).lower()]
     assert report.count() == len(said)
-    page.fill("input[type=search]", "unicode-路径")  # only in step arguments
-    _settle(page)
+    _search(page, "unicode-路径")  # only in step arguments
     traced = [r for r in records(run) if "unicode-路径" in json.dumps(r["steps"], ensure_ascii=False)]
     assert report.count() == len(traced) > 0
 
 
-def _settle(page) -> None:
-    """Wait out the search box's debounce and the redraw after it."""
+def _search(page, text: str) -> None:
+    """Type into the search box, then wait out its debounce and the redraw after it (counted from before
+    the typing: a redraw that comes quickly must not be missed)."""
     before = page.evaluate("window.__gspcTiming.updates")
+    page.fill("input[type=search]", text)
     for _ in range(200):
         page.wait_for_timeout(25)
         if page.evaluate("window.__gspcTiming.updates") > before:
@@ -185,8 +185,7 @@ def test_markup_in_driver_messages_stays_text(run: Path, open_report) -> None:
     page.locator("#failures li").filter(has_text=MARKUP).first.click()
     detail = page.locator(".detail")
     assert PAYLOAD in detail.inner_text()  # shown literally, quotes and tags included
-    page.fill("input[type=search]", "<script>window.__pwned=2")
-    _settle(page)
+    _search(page, "<script>window.__pwned=2")
     assert report.count() > 0 and all(row["target"] == MARKUP for row in report.rows())
     page.wait_for_timeout(100)  # an injected <img onerror> would have fired by now
     assert page.evaluate("window.__pwned") is None
@@ -256,8 +255,7 @@ def test_an_outcome_the_spec_does_not_list_is_a_failure_not_a_behaviour(run: Pat
 
 def test_a_raw_exception_shows_where_the_driver_raised_it(run: Path, open_report) -> None:
     page = open_report(run / "index.html").page
-    page.fill("input[type=search]", "escaped the driver")
-    _settle(page)
+    _search(page, "escaped the driver")
     page.locator("table.cases tr.row").filter(has_text=MARKUP).first.click()
     frames = page.locator(".detail [data-frames]").first.inner_text()
     assert frames.startswith("raised at") and "html_drivers.py:" in frames and " in read" in frames
