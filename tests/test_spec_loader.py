@@ -128,6 +128,21 @@ def test_a_repeat_out_of_bounds_is_a_schema_problem(tmp_path: Path, repeat: str)
     assert any(":19: cases/0/steps/0/repeat" in p for p in found), found
 
 
+@pytest.mark.parametrize(
+    ("repeat", "said"),
+    [
+        ("{pages: 0}", "repeat: pages: 0 is less than the minimum of 1"),
+        ('{pages: "x"}', "repeat: pages: 'x' is not of type 'integer'"),
+        ("{pages: 3, more: 1}", "repeat: unknown key 'more' (allowed: pages)"),
+        ("1", "repeat: 1 is less than the minimum of 2"),
+    ],
+)
+def test_a_repeat_problem_is_said_in_the_form_it_was_written(tmp_path: Path, repeat: str, said: str) -> None:
+    """Of the two forms of repeat, the message is that of the one the value has (not 'a dict is no integer')."""
+    found = problems_of(tmp_path, GOOD.replace("- delete: {path: x}", PAGED.replace("{pages: 3}", repeat)))
+    assert [p.split(": ", 1)[1] for p in found if "steps/0/repeat" in p] == [f"cases/0/steps/0/{said}"], found
+
+
 def test_a_count_is_a_number_or_one_placeholder(tmp_path: Path) -> None:
     found = problems_of(tmp_path, GOOD.replace("- delete: {path: x}", PAGED.replace('"{copies}"', '"{copies}s"')))
     assert any("cases/0/steps/1/expect/paths/count" in p for p in found), found

@@ -130,9 +130,11 @@ def _message(error: jsonschema.ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         return f"unknown key {', '.join(map(repr, extra))} (allowed: {', '.join(allowed)})"
-    if error.validator == "oneOf" and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        return best.message
+    if error.validator == "oneOf" and error.context:  # the branch of the value's own type says what is wrong
+        fitting = [e for e in error.context if e.validator != "type" or e.relative_path] or error.context
+        best = max(fitting, key=lambda e: len(e.relative_path))
+        inner = "/".join(map(str, best.relative_path))
+        return f"{inner}: {_message(best)}" if inner else _message(best)
     return error.message
 
 
