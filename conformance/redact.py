@@ -43,6 +43,7 @@ MAX_TEXT = 4096
 MAX_DEPTH = 32
 MAX_VALUES = 100_000
 MASK = "***"
+REMEMBERED = 10_000  # cleaned strings (and keys) a Redactor keeps per pattern, each of at most MAX_TEXT characters
 _INT_LIMIT = 1 << 64  # larger ints become text: JSON readers lose their precision
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # lone surrogates cannot be encoded as UTF-8
 _END = ""  # trie marker: a form ends at this node
@@ -200,9 +201,7 @@ class Redactor:
         name = self._text(key if type(key) is str else rep(key))
         known = (name, secret_name(name))
         if type(key) is str and len(key) <= MAX_TEXT:
-            if len(self._keys) >= 10_000:
-                self._keys.clear()
-            self._keys[key] = known  # bounded as _cleaned is
+            _remember(self._keys, key, known)
         return known
 
     def _text(self, text: str) -> str:
@@ -216,9 +215,7 @@ class Redactor:
         if not done.isascii():
             done = _SURROGATE.sub("\ufffd", done)
         if len(text) <= MAX_TEXT:
-            if len(self._cleaned) >= 10_000:
-                self._cleaned.clear()
-            self._cleaned[text] = done  # bounded: at most 10,000 strings of at most MAX_TEXT characters
+            _remember(self._cleaned, text, done)
         return done
 
     def _cut(self, text: str) -> str:
@@ -276,6 +273,13 @@ class Redactor:
             self._keys.clear()
             self._stale = False
         return self._pattern
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    """Keep a cleaned value, bounded: a cache of REMEMBERED entries starts again."""
+    if len(cache) >= REMEMBERED:
+        cache.clear()
+    cache[key] = value
 
 
 def scrub_tree(folder: Path, redactor: Redactor) -> int:
