@@ -58,6 +58,7 @@ USAGE = 2
 INCOMPLETE = 3
 NO_CASE = 4
 ENDPOINTS = "endpoints.json"  # the run's shared backends, for its pytest children (removed when the run ends)
+STOP_WAIT = 5.0  # seconds an interrupted run waits for backends still starting before it stops those up
 #: pytest's own refusals (a usage error, an interrupted or failed collection, an internal error): already explained
 REFUSED = (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
 #: The pytest plugins a run loads; add more after ``--`` (``--allure DIR`` adds allure-pytest). Not pytest's
@@ -423,6 +424,7 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
         "--gspc-timeout", str(args.timeout),
         "--gspc-max-expansions", str(args.max_expansions),
         "--gspc-max-payload", str(args.max_payload),
+        "--gspc-validated", ",".join(s.sha256 for s in specs),  # its children need not check the schema again
     ]  # fmt: skip
     for target in targets:
         pytest_args += ["--gspc-target", target.name]
@@ -442,13 +444,11 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     redactor = _redactor(specs, args.option)
     shared = _shared_backends(targets, args.option, out / ENDPOINTS, redactor)
-    if shared is None:
-        return USAGE
     command = [sys.executable, "-m", "pytest", *pytest_args, "--gspc-endpoints", str(out / ENDPOINTS), *extra]
     try:
-        ending = supervise(command, env, out, args.timeout, redactor)
+        ending = supervise(command, env, out, args.timeout, redactor, busy=lambda: shared.starting)
     except BaseException:
-        shared.close()
+        shared.close(wait=STOP_WAIT)
         raise
     finally:  # the backends outlive every restarted child, and no longer
         (out / ENDPOINTS).unlink(missing_ok=True)
@@ -507,22 +507,18 @@ def _given(args: argparse.Namespace, name: str) -> str:
     return f"gspc {args.command} {name}"
 
 
-def _shared_backends(
-    targets: list[Target], options: list[str], path: Path, redactor: Redactor
-) -> SharedBackends | None:
-    """Start the run's backends once for every pytest child and worker, and write their endpoints to ``path``.
+def _shared_backends(targets: list[Target], options: list[str], path: Path, redactor: Redactor) -> SharedBackends:
+    """Start the run's backends once for every pytest child and worker, writing their endpoints to ``path``.
 
-    None (after saying why) when one fails to start; options the run refuses are left for pytest to report.
+    They start while the first child does; it waits for them, and refuses in one line if one fails.
+    Options the run refuses are left for pytest to report.
     """
     shared = SharedBackends()
     try:
-        shared.start(parse_targets([t.name for t in targets], options), redactor.learn_options)
+        chosen = parse_targets([t.name for t in targets], options)
     except RunError:
-        pass
-    except DriverError as exc:
-        _say(f"gspc: {exc}", redactor)
-        return None
-    shared.write(path)
+        chosen = []
+    shared.start_writing(chosen, path, redactor.learn_options)
     return shared
 
 

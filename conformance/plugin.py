@@ -121,6 +121,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="bind targets to the backends the supervisor started (their endpoints as JSON); gspc passes it",
     )
     group.addoption(
+        "--gspc-validated",
+        default="",
+        metavar="DIGESTS",
+        help="the sha256 of spec files gspc already checked against the schema, comma-separated; gspc passes it",
+    )
+    group.addoption(
         "--gspc-supervised",
         action="store_true",
         help="gspc supervises this run: it clears the outputs before and judges the records after",
@@ -144,6 +150,7 @@ def _run_state(config: pytest.Config) -> RunState:
             max_payload=config.getoption("gspc_max_payload"),
         ),
         endpoints=(worker or {}).get("gspc_endpoints") or config.getoption("gspc_endpoints"),
+        validated=frozenset(filter(None, config.getoption("gspc_validated").split(","))),
         latency=config.getoption("gspc_latency"),
         bandwidth=config.getoption("gspc_bandwidth"),
     )
@@ -232,7 +239,7 @@ class SpecFile(pytest.File):
 
     def collect(self):
         state = self.config.stash[STATE]
-        spec = load_spec(self.path, state.limits)
+        spec = load_spec(self.path, state.limits, state.settings.validated)
         problems = lint([spec], state.limits)
         if problems:
             raise SpecError(problems)

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from html import escape
@@ -69,6 +70,7 @@ class Redactor:
         # records repeat their strings (clause texts, titles, run ids) and keys: cleaned once per pattern
         self._cleaned: dict[str, str] = {}
         self._keys: dict[str, tuple[str, bool]] = {}  # key -> (the key cleaned, whether its value is secret)
+        self._lock = threading.Lock()  # a secret may be learned (backends starting) while output is scrubbed
         for name, value in (os.environ if environ is None else environ).items():
             if secret_name(name):
                 self.add(value)
@@ -81,14 +83,11 @@ class Redactor:
         raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
         if raw in self._known:
             return
-        self._known.add(raw)
-        if isinstance(value, bytes | bytearray):
-            try:
-                value = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                value = None
-        self._forms |= _forms(raw, value)
-        self._stale = True  # the pattern is rebuilt on the next scrub
+        forms = _forms(raw, value if isinstance(value, str) else _text_of(raw))
+        with self._lock:
+            self._known.add(raw)
+            self._forms = self._forms | forms
+            self._stale = True  # the pattern is rebuilt on the next scrub
 
     def learn_options(self, options: Mapping[str, object]) -> None:
         """Learn the values of secret-named driver options (``api_key=...``, ``token=...``)."""
@@ -266,12 +265,14 @@ class Redactor:
 
     def _compiled(self) -> re.Pattern[str] | None:
         if self._stale:
-            self._pattern = re.compile(_trie(self._forms))
-            self._shortest, self._longest = min(map(len, self._forms)), max(map(len, self._forms))
-            self._plain_below = min(self._shortest, MAX_TEXT + 1)
-            self._cleaned.clear()
-            self._keys.clear()
-            self._stale = False
+            with self._lock:
+                if self._stale:
+                    self._pattern = re.compile(_trie(self._forms))
+                    self._shortest, self._longest = min(map(len, self._forms)), max(map(len, self._forms))
+                    self._plain_below = min(self._shortest, MAX_TEXT + 1)
+                    self._cleaned.clear()
+                    self._keys.clear()
+                    self._stale = False
         return self._pattern
 
 
@@ -294,6 +295,13 @@ def scrub_tree(folder: Path, redactor: Redactor) -> int:
             if not path.is_symlink() and redactor.scrub_file(path):
                 changed += 1
     return changed
+
+
+def _text_of(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _forms(raw: bytes, text: str | None) -> set[str]:

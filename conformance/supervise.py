@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -84,8 +84,18 @@ class Tail:
                 yield value
 
 
-def supervise(command: list[str], env: dict[str, str], out: Path, timeout: float, redactor: Redactor) -> Ending:
-    """Run ``command`` (pytest) until every collected case has ended, restarting it past hung or dead cases."""
+def supervise(
+    command: list[str],
+    env: dict[str, str],
+    out: Path,
+    timeout: float,
+    redactor: Redactor,
+    busy: Callable[[], bool] = lambda: False,
+) -> Ending:
+    """Run ``command`` (pytest) until every collected case has ended, restarting it past hung or dead cases.
+
+    While ``busy()`` (the run's backends are starting, and the child waits for them) the run is making progress.
+    """
     tail = Tail(out / "records", out / "progress")
     writer = RecordWriter(out / "records" / "supervisor.jsonl", redactor)
     notes: list[str] = []
@@ -95,7 +105,7 @@ def supervise(command: list[str], env: dict[str, str], out: Path, timeout: float
         while True:
             attempts += 1
             args = [*command, "--gspc-only", str(out / "selections" / f"{attempts}.jsonl")] if selection else command
-            attempt = _attempt(args, env, tail, timeout, redactor)
+            attempt = _attempt(args, env, tail, timeout, redactor, busy)
             if attempt.culprit is not None:
                 reason = f"the driver did not return within {timeout:g} s; the watchdog ended its process"
                 base = (outputs.manifest(out) or {}).get(attempt.culprit["nodeid"], {})
@@ -125,7 +135,9 @@ def _unfinished(out: Path, attempt: Attempt) -> list[str]:
     return sorted(set(expected) - finished - dead)
 
 
-def _attempt(args: list[str], env: dict[str, str], tail: Tail, timeout: float, redactor: Redactor) -> Attempt:
+def _attempt(
+    args: list[str], env: dict[str, str], tail: Tail, timeout: float, redactor: Redactor, busy: Callable[[], bool]
+) -> Attempt:
     child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     relays = [
         threading.Thread(target=_relay, args=(stream, sink, redactor), daemon=True)
@@ -135,7 +147,7 @@ def _attempt(args: list[str], env: dict[str, str], tail: Tail, timeout: float, r
         relay.start()
     attempt = Attempt()
     try:
-        _watch(child, tail, timeout, attempt)
+        _watch(child, tail, timeout, attempt, busy)
     except KeyboardInterrupt:
         attempt.interrupted = True
         _signal(child, signal.SIGINT)
@@ -150,7 +162,7 @@ def _attempt(args: list[str], env: dict[str, str], tail: Tail, timeout: float, r
     return attempt
 
 
-def _watch(child: subprocess.Popen, tail: Tail, timeout: float, attempt: Attempt) -> None:
+def _watch(child: subprocess.Popen, tail: Tail, timeout: float, attempt: Attempt, busy: Callable[[], bool]) -> None:
     limit = timeout + GRACE
     running: dict[str, tuple[dict[str, Any], float]] = {}
     phases: dict[Any, dict[str, Any]] = {}
@@ -163,6 +175,8 @@ def _watch(child: subprocess.Popen, tail: Tail, timeout: float, attempt: Attempt
         except subprocess.TimeoutExpired:
             exited = False
         now = time.monotonic()
+        if busy():
+            last = now
         for line in tail.read():
             last = now
             if "event" in line:

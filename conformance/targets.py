@@ -18,6 +18,8 @@ import importlib
 import json
 import os
 import ssl
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -30,6 +32,7 @@ from conformance.driver import Capabilities, DriverError, check_driver
 
 ENTRY_POINT_GROUP = "gsp_conformance.drivers"
 EXEC = "exec:"  # a driver in another process, in any language: the rest of the name is its command
+ENDPOINTS_POLL = 0.01  # seconds between looks at an endpoints file whose backends are still starting
 
 
 class TargetUnavailable(Exception):
@@ -202,6 +205,7 @@ class SharedBackends:
     def __init__(self) -> None:
         self.endpoints: dict[str, Endpoint] = {}
         self._backends: list[Backend] = []
+        self._starting: threading.Thread | None = None
 
     def start(self, targets: list[Target], learn: Callable[[Mapping[str, Any]], None] | None = None) -> None:
         """Start each target's shareable backend; on DriverError the ones already started are stopped."""
@@ -215,23 +219,68 @@ class SharedBackends:
                 if learn is not None:
                     learn(self.endpoints[target.name].options)
         except BaseException:
-            self.close()
+            self._stop()
             raise
+
+    def start_writing(
+        self, targets: list[Target], path: Path, learn: Callable[[Mapping[str, Any]], None] | None = None
+    ) -> None:
+        """Start the backends in a thread and write their endpoints to ``path`` once up, or why one failed.
+
+        Until then the file says they are pending, and a child of the run reading it waits
+        (read_endpoints): the child starts while the backends do.
+        """
+        _write_private(path, {"pending": True})
+        self._starting = threading.Thread(
+            target=self._start_and_write, args=(targets, path, learn), name="gspc-backends-start", daemon=True
+        )
+        self._starting.start()
+
+    @property
+    def starting(self) -> bool:
+        """The backends are still being started by start_writing."""
+        return self._starting is not None and self._starting.is_alive()
+
+    def _start_and_write(
+        self, targets: list[Target], path: Path, learn: Callable[[Mapping[str, Any]], None] | None
+    ) -> None:
+        try:
+            self.start(targets, learn)
+        except Exception as exc:  # said by the child that reads the file, as its refusal
+            reason = str(exc) if isinstance(exc, DriverError) else f"starting the backends: {type(exc).__name__}: {exc}"
+            _write_private(path, {"error": reason})
+        else:
+            _write_private(path, {"endpoints": as_json(self.endpoints)})
 
     def write(self, path: Path) -> None:
         """Write the endpoints as JSON readable by this user only (an emulator's token is in them)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(as_json(self.endpoints), handle)
+        _write_private(path, {"endpoints": as_json(self.endpoints)})
 
-    def close(self) -> None:
-        """Stop every backend started here; a failing stop does not keep the others running."""
+    def close(self, wait: float | None = None) -> None:
+        """Stop every backend started here (once start_writing's thread is done, or ``wait`` seconds are up).
+
+        A failing stop does not keep the others running.
+        """
+        if self._starting is not None:
+            self._starting.join(wait)
+        self._stop()
+
+    def _stop(self) -> None:
         backends_, self._backends = self._backends, []
         for backend in reversed(backends_):
             with contextlib.suppress(Exception):
                 backend.close()
         self.endpoints.clear()
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` at once with ``data`` as JSON readable by this user only (an emulator's token is in it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{threading.get_ident()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(temp, path)
 
 
 def as_json(endpoints: Mapping[str, Endpoint]) -> dict[str, dict[str, Any]]:
@@ -240,18 +289,38 @@ def as_json(endpoints: Mapping[str, Endpoint]) -> dict[str, dict[str, Any]]:
 
 
 def read_endpoints(data: Mapping[str, Any] | str | Path | None) -> dict[str, Endpoint]:
-    """Endpoints by target name, from a file SharedBackends wrote or from its JSON; DriverError if unreadable."""
+    """Endpoints by target name, from a file SharedBackends wrote or from as_json's mapping.
+
+    A file whose backends are still starting is waited for while the process starting them lives.
+    DriverError if unreadable, or saying why a backend did not start.
+    """
     if data is None:
         return {}
     if isinstance(data, str | Path):
-        try:
-            data = json.loads(Path(data).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DriverError(f"endpoints file {data}: {type(exc).__name__}: {exc}") from None
+        data = _endpoints_file(Path(data))
     try:
         return {str(name): Endpoint.from_json(value) for name, value in data.items()}
     except (AttributeError, TypeError) as exc:
         raise DriverError(f"endpoints: not what SharedBackends writes: {exc}") from None
+
+
+def _endpoints_file(path: Path) -> Any:
+    starter = os.getppid()  # gspc, which starts the backends and runs this process
+    while True:
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DriverError(f"endpoints file {path}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(content, dict) or not content.get("pending"):
+            break
+        if os.getppid() != starter:
+            raise DriverError(f"endpoints file {path}: the process starting the backends is gone")
+        time.sleep(ENDPOINTS_POLL)
+    if "error" in content:
+        raise DriverError(str(content["error"]))
+    if not isinstance(content.get("endpoints"), dict):
+        raise DriverError(f"endpoints file {path}: not what SharedBackends writes")
+    return content["endpoints"]
 
 
 def close_driver(driver: Any) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,6 +16,7 @@ from conftest import TESTS, records
 
 from conformance import backends, errors
 from conformance.backends import BackendError, Endpoint
+from conformance.driver import DriverError
 from conformance.spec.loader import spec_files
 from conformance.targets import SharedBackends, Target, open_target, read_endpoints
 
@@ -79,6 +81,50 @@ def test_shared_endpoints_bind_each_process_with_a_proxy_of_its_own(tmp_path: Pa
         assert read_endpoints(tmp_path / "endpoints.json")["fs"].options["root"]
     finally:
         shared.close()
+
+
+def test_a_child_reading_endpoints_still_starting_waits_for_them_or_for_why_they_failed(tmp_path: Path) -> None:
+    path = tmp_path / "endpoints.json"
+    shared = SharedBackends()
+    shared.start_writing([Target("fs")], path)
+    try:
+        assert read_endpoints(path)["fs"].options["root"]  # waited, however the thread and this one raced
+        assert not shared.starting and path.stat().st_mode & 0o077 == 0
+    finally:
+        shared.close()
+    path.write_text(json.dumps({"pending": True}))
+    threading.Timer(0.3, lambda: path.write_text(json.dumps({"error": "target x: cannot start"}))).start()
+    started = time.monotonic()
+    with pytest.raises(DriverError, match="^target x: cannot start$"):
+        read_endpoints(path)
+    assert time.monotonic() - started >= 0.3
+    path.write_text(json.dumps({"s3@moto-server": {}}))  # not what SharedBackends writes
+    with pytest.raises(DriverError, match="not what SharedBackends writes"):
+        read_endpoints(path)
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_backends_slower_to_start_than_the_timeout_are_waited_for(tmp_path: Path, workers: str | None) -> None:
+    env = dict(os.environ, GSPC_TEST_START_SECONDS="4")
+    args = ["--target", "starting_backends:SlowMemory@sleepy", "--spec", "delete", "--timeout", "1"]
+    done = _run(*args, *(["-n", workers] if workers else []), cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "watchdog" not in done.stdout + done.stderr
+    found = records(tmp_path / "out")
+    assert found and all(r["outcome"] in ("passed", "not-applicable") for r in found)
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_a_backend_that_fails_to_start_stops_the_run_in_one_line(tmp_path: Path, workers: str | None) -> None:
+    env = dict(os.environ, GSPC_TEST_TOKEN="tok-" + "s3cr3t" * 4)
+    args = ["--target", "starting_backends:SlowMemory@failing", *(["-n", workers] if workers else [])]
+    done = _run(*args, cwd=tmp_path, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    said = [line for line in output.splitlines() if line.strip()]
+    assert len(said) == 1 and said[0].startswith("gspc: target starting_backends:SlowMemory@failing: "), output
+    assert "cannot reach the service with ***" in said[0] and "s3cr3t" not in output
+    assert not (tmp_path / "out" / "records.jsonl").exists() and not (tmp_path / "out" / "endpoints.json").exists()
 
 
 def _run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:

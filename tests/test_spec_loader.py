@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -55,6 +57,19 @@ def test_schema_error_names_the_line(tmp_path: Path) -> None:
     assert found == [
         f"{tmp_path / 'ex.yaml'}:8: clauses/0/level: 'MUSTY' is not one of ['MUST', 'SHOULD', 'MAY', 'IMPL']"
     ]
+
+
+def test_a_file_whose_digest_passed_the_schema_skips_it_and_any_other_is_checked(tmp_path: Path) -> None:
+    good = write_spec(tmp_path, GOOD, "good.yaml")
+    digest = load_spec(good).sha256
+    assert load_spec(good, validated=frozenset({digest})) == load_spec(good)
+    bad = write_spec(tmp_path, GOOD.replace("level: MUST", "level: OFTEN"), "bad.yaml")  # changed since it passed
+    with pytest.raises(SpecError, match="bad.yaml:8: clauses/0/level"):
+        load_spec(bad, validated=frozenset({digest}))
+    code = "import sys; from conformance.spec.loader import load_spec; from pathlib import Path; "
+    code += f"load_spec(Path({str(good)!r}), validated=frozenset({{{digest!r}}})); print('jsonschema' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"  # an xdist worker told what passed never imports it
 
 
 def test_misspelt_key_lists_the_allowed_ones(tmp_path: Path) -> None:

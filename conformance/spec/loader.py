@@ -8,14 +8,15 @@ from collections.abc import Iterable
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from conformance.driver import OPERATIONS
 from conformance.spec.limits import DEFAULT_LIMITS, MAX_SHOWN, SpecLimits, not_shown
 from conformance.spec.model import Case, Clause, Spec, Step
 from conformance.spec.yamlread import Document, YamlProblem, read_document
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SHORT = 240  # characters of one message
 
@@ -44,8 +45,13 @@ def spec_files(folder: Path | None = None) -> list[Path]:
     return sorted((folder or bundled_specs_dir()).glob("*.yaml"))
 
 
-def read_yaml(path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS) -> Document:
-    """Parse a YAML file within the limits and validate it; raise SpecError listing every problem with its line."""
+def read_yaml(
+    path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS, validated: frozenset[str] = frozenset()
+) -> Document:
+    """Parse a YAML file within the limits and validate it; raise SpecError listing every problem with its line.
+
+    A file whose sha256 is in ``validated`` already passed this schema in the process that started this one.
+    """
     try:
         doc = read_document(path, limits)
     except OSError as exc:
@@ -56,6 +62,10 @@ def read_yaml(path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS)
         found = "the file is empty" if doc.data is None else f"the top level is {_kind(doc.data)}"
         raise SpecError([f"{path}:1: {found}; expected a mapping"])
     problems = [f"{path}:{line}: duplicate key {key!r}" for line, key in doc.duplicates]
+    if doc.sha256 in validated and not problems:
+        return doc
+    import jsonschema  # a tenth of a second to import: xdist workers, told what passed, never need it
+
     validator = jsonschema.Draft202012Validator(schema(schema_name))
     errors = list(itertools.islice(validator.iter_errors(doc.data), MAX_SHOWN + 1))  # a hostile file may have 10^5
     for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
@@ -71,9 +81,12 @@ def read_yaml(path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS)
     return doc
 
 
-def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Spec:
-    """Load one spec file; raise SpecError with every schema problem as ``file:line: message``."""
-    doc = read_yaml(path, "spec", limits)
+def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS, validated: frozenset[str] = frozenset()) -> Spec:
+    """Load one spec file; raise SpecError with every schema problem as ``file:line: message``.
+
+    ``validated``: the sha256 of files the schema already passed (see read_yaml).
+    """
+    doc = read_yaml(path, "spec", limits, validated)
     data = doc.data
     ids = [c["id"] for c in data["clauses"]]
     duplicates = [
