@@ -38,7 +38,7 @@ from conformance.report.summary import finalize
 from conformance.report.terminal import behaviour_lines, counts, matrix, printable
 from conformance.run import RunError, parse_targets
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
-from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, spec_files
+from conformance.spec.loader import SpecError, bundled_specs_dir, load_specs, schema_checked, spec_files
 from conformance.spec.model import LEVELS, Spec
 from conformance.supervise import Ending, supervise
 from conformance.targets import (
@@ -424,7 +424,7 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
         "--gspc-timeout", str(args.timeout),
         "--gspc-max-expansions", str(args.max_expansions),
         "--gspc-max-payload", str(args.max_payload),
-        "--gspc-validated", ",".join(s.sha256 for s in specs),  # its children need not check the schema again
+        "--gspc-schema-checked", ",".join(schema_checked()),  # the children need not check these files again
     ]  # fmt: skip
     for target in targets:
         pytest_args += ["--gspc-target", target.name]

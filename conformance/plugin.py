@@ -10,9 +10,9 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -30,7 +30,7 @@ from conformance.report.terminal import behaviour_lines, matrix, printable
 from conformance.run import RunError, RunState, Settings
 from conformance.spec.limits import DEFAULT_LIMITS, SpecLimits
 from conformance.spec.lint import lint
-from conformance.spec.loader import SpecError, load_spec
+from conformance.spec.loader import SpecError, load_spec, trust_schema_checked
 from conformance.spec.model import Case, Clause, Spec
 from conformance.targets import Target, TargetUnavailable, as_json
 from conformance.waivers import judge
@@ -41,6 +41,7 @@ FATAL_SIGNALS = frozenset(
 )
 SECTION_LIMIT = 8192  # characters of captured output or failure text a case may put on the terminal
 SUMMARY = pytest.StashKey[dict]()
+T = TypeVar("T")
 STALL = 40  # requests' worth of time a stall fault holds its case: it waits out the driver's timeout
 
 
@@ -121,10 +122,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="bind targets to the backends the supervisor started (their endpoints as JSON); gspc passes it",
     )
     group.addoption(
-        "--gspc-validated",
+        "--gspc-schema-checked",
         default="",
-        metavar="DIGESTS",
-        help="the sha256 of spec files gspc already checked against the schema, comma-separated; gspc passes it",
+        metavar="SCHEMA:SHA256,...",
+        help="files gspc already checked against their schema, by content; gspc passes it",
     )
     group.addoption(
         "--gspc-supervised",
@@ -134,6 +135,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _run_state(config: pytest.Config) -> RunState:
+    trust_schema_checked(filter(None, config.getoption("gspc_schema_checked").split(",")))
     worker = getattr(config, "workerinput", None)
     settings = Settings(
         out=Path(config.getoption("gspc_out")),
@@ -150,7 +152,6 @@ def _run_state(config: pytest.Config) -> RunState:
             max_payload=config.getoption("gspc_max_payload"),
         ),
         endpoints=(worker or {}).get("gspc_endpoints") or config.getoption("gspc_endpoints"),
-        validated=frozenset(filter(None, config.getoption("gspc_validated").split(","))),
         latency=config.getoption("gspc_latency"),
         bandwidth=config.getoption("gspc_bandwidth"),
     )
@@ -239,7 +240,7 @@ class SpecFile(pytest.File):
 
     def collect(self):
         state = self.config.stash[STATE]
-        spec = load_spec(self.path, state.limits, state.settings.validated)
+        spec = load_spec(self.path, state.limits)
         problems = lint([spec], state.limits)
         if problems:
             raise SpecError(problems)
@@ -282,8 +283,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    if not state.controller:  # an xdist worker; every worker sorts alike, so their collections still match
-        items.sort(key=lambda item: -_weight(item.case) if isinstance(item, CaseItem) else 0)
+    if not state.controller:  # an xdist worker; every worker orders alike, so their collections still match
+        items[:] = dealt(items, config.workerinput["workercount"], _item_weight)
     source = config.getoption("gspc_only", None)
     if not source:
         return
@@ -301,6 +302,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _distributed(config: pytest.Config) -> bool:
     return getattr(config.option, "dist", "no") != "no"
+
+
+def dealt(items: list[T], workers: int, weigh: Callable[[T], int]) -> list[T]:
+    """The items as one run of consecutive items a worker, as worksteal first hands them out.
+
+    Each run is about as heavy as the others, and longest first, so no worker is left with the long cases
+    at the end and what stealing moves is short. The heaviest item goes to the lightest run with room,
+    runs sized as worksteal splits (of the items left, an equal share for each worker left).
+    """
+    sizes, left = [], len(items)
+    for share in range(workers, 0, -1):
+        sizes.append(left // share)
+        left -= sizes[-1]
+    runs: list[list[T]] = [[] for _ in sizes]
+    loads = [0] * len(sizes)
+    for weight, item in sorted(((weigh(item), item) for item in items), key=lambda pair: -pair[0]):
+        run = min((r for r in range(len(runs)) if len(runs[r]) < sizes[r]), key=loads.__getitem__)
+        runs[run].append(item)
+        loads[run] += weight
+    return [item for run in runs for item in run]
+
+
+def _item_weight(item: pytest.Item) -> int:
+    return _weight(item.case) if isinstance(item, CaseItem) else 0
 
 
 def _weight(case: Case) -> int:

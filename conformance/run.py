@@ -43,7 +43,6 @@ class Settings:
     options: list[str] = field(default_factory=list)
     known_issues: list[str] = field(default_factory=list)
     limits: SpecLimits = field(default_factory=SpecLimits)
-    validated: frozenset[str] = frozenset()  # sha256 of spec files the schema already passed in gspc
     latency: float | None = None  # seconds added to every proxied request of the run
     bandwidth: float | None = None  # bytes a second every proxied body is paced at
     endpoints: dict[str, Any] = field(default_factory=dict)  # target name -> Endpoint JSON of a shared backend

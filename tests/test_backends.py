@@ -127,6 +127,35 @@ def test_a_backend_that_fails_to_start_stops_the_run_in_one_line(tmp_path: Path,
     assert not (tmp_path / "out" / "records.jsonl").exists() and not (tmp_path / "out" / "endpoints.json").exists()
 
 
+def test_an_emulator_refusing_the_bucket_is_one_line_with_its_answer() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from conformance.backends.s3 import _put_bucket
+
+    class Refuses(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:  # noqa: N802 - the name http.server calls
+            body = b"<Error>\n  <Code>AccessDenied</Code>\n</Error>"
+            self.send_response(403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(BackendError) as raised:
+            _put_bucket("gspc-x", server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(raised.value) == "cannot create bucket 'gspc-x': HTTP 403: <Error> <Code>AccessDenied</Code> </Error>"
+    with pytest.raises(BackendError, match="^cannot create bucket 'gspc-x': ConnectionRefusedError"):
+        _put_bucket("gspc-x", server.server_address[1])  # nothing listens there now
+
+
 def _run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     from conftest import gspc
 

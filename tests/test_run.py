@@ -69,6 +69,24 @@ def test_xdist_gives_identical_results(memory_fs_run, tmp_path: Path) -> None:
     assert "storager::list-pages[memory]" in firsts  # the longest case (23 writes) starts first, not last
 
 
+def test_xdist_workers_start_with_runs_of_like_weight_each_longest_first() -> None:
+    from conformance.plugin import dealt
+
+    weights = [90, 3, 40, 5, 5, 12, 1, 2, 30, 8, 7, 4, 6, 2, 9]
+    order = dealt(list(range(len(weights))), 4, weights.__getitem__)
+    assert sorted(order) == list(range(len(weights)))
+    runs, start = [], 0
+    for size in (3, 4, 4, 4):  # worksteal's first split of 15 items: 15 // 4, then 12 // 3, 8 // 2, 4
+        runs.append([weights[i] for i in order[start : start + size]])
+        start += size
+    assert all(run == sorted(run, reverse=True) for run in runs)  # a worker's queue ends with its short cases
+    assert sorted(run[0] for run in runs) == [12, 30, 40, 90]  # the four longest start at once, one a worker
+    longest = next(run for run in runs if run[0] == 90)
+    assert longest == [90, 2, 1]  # the longest case's run is filled with the lightest
+    others = [sum(run) for run in runs if run is not longest]
+    assert max(others) < 2 * min(others), others
+
+
 def test_level_and_spec_selection(tmp_path: Path) -> None:
     done = gspc("run", "--driver", "memory", "--spec", "GSP-46", "--level", "MUST", "--out", "out", cwd=tmp_path)
     assert done.returncode == 0, done.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests_support import write_spec
 
-from conformance.spec.loader import SpecError, load_spec, load_specs, spec_files
+from conformance.spec.loader import SpecError, load_spec, load_specs, schema_checked, spec_files
 from conformance.spec.model import UNPAGED_COPIES
 
 GOOD = """\
@@ -59,17 +59,25 @@ def test_schema_error_names_the_line(tmp_path: Path) -> None:
     ]
 
 
-def test_a_file_whose_digest_passed_the_schema_skips_it_and_any_other_is_checked(tmp_path: Path) -> None:
+def test_a_file_whose_content_passed_its_schema_in_the_starting_process_is_not_checked_again(tmp_path: Path) -> None:
     good = write_spec(tmp_path, GOOD, "good.yaml")
-    digest = load_spec(good).sha256
-    assert load_spec(good, validated=frozenset({digest})) == load_spec(good)
-    bad = write_spec(tmp_path, GOOD.replace("level: MUST", "level: OFTEN"), "bad.yaml")  # changed since it passed
-    with pytest.raises(SpecError, match="bad.yaml:8: clauses/0/level"):
-        load_spec(bad, validated=frozenset({digest}))
-    code = "import sys; from conformance.spec.loader import load_spec; from pathlib import Path; "
-    code += f"load_spec(Path({str(good)!r}), validated=frozenset({{{digest!r}}})); print('jsonschema' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "False"  # an xdist worker told what passed never imports it
+    code = f"""
+import sys
+from pathlib import Path
+from conformance.spec import loader
+loader.trust_schema_checked(sys.argv[1:])
+spec = loader.load_spec(Path({str(good)!r}))
+print('jsonschema' in sys.modules, loader.schema_checked() == sorted(sys.argv[1:]))
+loader.load_spec(Path({str(good)!r}.replace('good', 'bad')))
+"""
+    checked = f"spec:{load_spec(good).sha256}"
+    assert checked in schema_checked()
+    write_spec(tmp_path, GOOD.replace("level: MUST", "level: OFTEN"), "bad.yaml")  # content that did not pass
+    done = subprocess.run([sys.executable, "-c", code, checked], capture_output=True, text=True)
+    assert done.stdout.split() == ["False", "True"]  # an xdist worker told what passed never imports jsonschema
+    assert "bad.yaml:8: clauses/0/level: 'OFTEN' is not one of" in done.stderr  # any other content is checked
+    done = subprocess.run([sys.executable, "-c", code, f"known-issues:{checked[5:]}"], capture_output=True, text=True)
+    assert done.stdout.split()[0] == "True"  # passing another schema does not count
 
 
 def test_misspelt_key_lists_the_allowed_ones(tmp_path: Path) -> None:

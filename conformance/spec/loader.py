@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import jsonschema
 
 SHORT = 240  # characters of one message
+_checked: set[str] = set()  # see schema_checked()
 
 
 class SpecError(Exception):
@@ -45,13 +46,18 @@ def spec_files(folder: Path | None = None) -> list[Path]:
     return sorted((folder or bundled_specs_dir()).glob("*.yaml"))
 
 
-def read_yaml(
-    path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS, validated: frozenset[str] = frozenset()
-) -> Document:
-    """Parse a YAML file within the limits and validate it; raise SpecError listing every problem with its line.
+def schema_checked() -> list[str]:
+    """The files that passed their schema in this process (or in the one that started it) as ``schema:sha256``."""
+    return sorted(_checked)
 
-    A file whose sha256 is in ``validated`` already passed this schema in the process that started this one.
-    """
+
+def trust_schema_checked(entries: Iterable[str]) -> None:
+    """Take the schema_checked() of the process that started this one: files of that content are not checked again."""
+    _checked.update(entries)
+
+
+def read_yaml(path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS) -> Document:
+    """Parse a YAML file within the limits and validate it; raise SpecError listing every problem with its line."""
     try:
         doc = read_document(path, limits)
     except OSError as exc:
@@ -62,9 +68,10 @@ def read_yaml(
         found = "the file is empty" if doc.data is None else f"the top level is {_kind(doc.data)}"
         raise SpecError([f"{path}:1: {found}; expected a mapping"])
     problems = [f"{path}:{line}: duplicate key {key!r}" for line, key in doc.duplicates]
-    if doc.sha256 in validated and not problems:
+    entry = f"{schema_name}:{doc.sha256}"
+    if entry in _checked and not problems:
         return doc
-    import jsonschema  # a tenth of a second to import: xdist workers, told what passed, never need it
+    import jsonschema  # a tenth of a second to import, which xdist workers told what passed never spend
 
     validator = jsonschema.Draft202012Validator(schema(schema_name))
     errors = list(itertools.islice(validator.iter_errors(doc.data), MAX_SHOWN + 1))  # a hostile file may have 10^5
@@ -78,15 +85,13 @@ def read_yaml(
         problems[MAX_SHOWN:] = [not_shown(path)]
     if problems:
         raise SpecError(problems)
+    _checked.add(entry)
     return doc
 
 
-def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS, validated: frozenset[str] = frozenset()) -> Spec:
-    """Load one spec file; raise SpecError with every schema problem as ``file:line: message``.
-
-    ``validated``: the sha256 of files the schema already passed (see read_yaml).
-    """
-    doc = read_yaml(path, "spec", limits, validated)
+def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Spec:
+    """Load one spec file; raise SpecError with every schema problem as ``file:line: message``."""
+    doc = read_yaml(path, "spec", limits)
     data = doc.data
     ids = [c["id"] for c in data["clauses"]]
     duplicates = [
