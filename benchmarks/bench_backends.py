@@ -1,8 +1,9 @@
 """Shared backends under xdist: `gspc run` serial, `-n 2` and `-n 4`, on moto-server, the emulator, and with latency.
 
 Run: python benchmarks/bench_backends.py [--repeat 1] [--only latency]
-Prints a Markdown table: wall time (best of --repeat) per target and mode, the CPU seconds of every
-process of that run (gspc, pytest, workers, the backend), and the speed-up over serial; then, per run,
+Prints a Markdown table: wall time (the median of --repeat rounds, each round running every mode once)
+per target and mode, the CPU seconds of every process of that run (gspc, pytest, workers, the backend),
+and the speed-up over serial (the median of the rounds' own ratios, and their range); then, per run,
 where the wall time went: start-up (until the last worker has its target open), cases (until the last
 worker is done) and wind-down (until gspc exits). The load average at the start and end is printed too.
 With ``--latency 50ms`` every request waits 50 ms in the fault proxy, as across a real network.
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,7 +69,7 @@ def _phases(out: Path, launched: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds, each running every mode once (default 1)")
     parser.add_argument("--only", choices=sorted(CASES), action="append", help="run only these rows; repeatable")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -76,13 +78,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gspc-bench-") as tmp:
         for key in args.only or list(CASES):
             target, extra = CASES[key]
-            runs = [
-                min((run(target, extra, mode, Path(tmp)) for _ in range(args.repeat)), key=lambda r: r.wall)
-                for mode in MODES
-            ]
+            # modes interleaved round by round, so a busier minute of a shared machine slows all of them alike
+            rounds = [[run(target, extra, mode, Path(tmp)) for mode in MODES] for _ in range(args.repeat)]
+            runs = [_median([r[i] for r in rounds]) for i in range(len(MODES))]
+            ratios = sorted(r[0].wall / r[2].wall for r in rounds)
             label = " ".join([target, *extra])
             cells = " | ".join(f"{r.wall:.1f} s ({r.cpu:.1f} s CPU)" for r in runs)
-            print(f"| {label} | {cells} | {runs[0].wall / runs[2].wall:.1f}x |", flush=True)
+            spread = f" (rounds {ratios[0]:.2f} to {ratios[-1]:.2f}x)" if len(ratios) > 1 else ""
+            print(f"| {label} | {cells} | {statistics.median(ratios):.1f}x{spread} |", flush=True)
             for mode, r in zip(MODES, runs, strict=True):
                 opened, ended = r.phases.get("opened", 0.0), r.phases.get("done", r.wall)
                 notes.append(
@@ -91,6 +94,11 @@ def main() -> None:
                 )
     print("\n" + "\n".join(notes))
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _median(runs: list[Run]) -> Run:
+    """The run of median wall time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda r: r.wall)[(len(runs) - 1) // 2]
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
+import pytest
 from conftest import gspc, records, summary
 
 from conformance.spec.loader import load_specs, schema, spec_files
@@ -85,6 +88,15 @@ def test_xdist_workers_start_with_runs_of_like_weight_each_longest_first() -> No
     assert longest == [90, 2, 1]  # the longest case's run is filled with the lightest
     others = [sum(run) for run in runs if run is not longest]
     assert max(others) < 2 * min(others), others
+
+
+def test_gspc_knows_pytests_refusals_by_their_exit_codes_without_importing_pytest() -> None:
+    from conformance import cli
+
+    assert cli.REFUSED == (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+    code = "import sys, conformance.cli; print('pytest' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_level_and_spec_selection(tmp_path: Path) -> None:
