@@ -206,6 +206,7 @@ class SharedBackends:
         self.endpoints: dict[str, Endpoint] = {}
         self._backends: list[Backend] = []
         self._starting: threading.Thread | None = None
+        self._closing = False
 
     def start(self, targets: list[Target], learn: Callable[[Mapping[str, Any]], None] | None = None) -> None:
         """Start each target's shareable backend; on DriverError the ones already started are stopped."""
@@ -248,19 +249,18 @@ class SharedBackends:
             self.start(targets, learn)
         except Exception as exc:  # said by the child that reads the file, as its refusal
             reason = str(exc) if isinstance(exc, DriverError) else f"starting the backends: {type(exc).__name__}: {exc}"
-            _write_private(path, {"error": reason})
+            content: dict[str, Any] = {"error": reason}
         else:
-            _write_private(path, {"endpoints": as_json(self.endpoints)})
-
-    def write(self, path: Path) -> None:
-        """Write the endpoints as JSON readable by this user only (an emulator's token is in them)."""
-        _write_private(path, {"endpoints": as_json(self.endpoints)})
+            content = {"endpoints": as_json(self.endpoints)}
+        if not self._closing:  # a run that stopped waiting leaves no endpoints (an emulator's token) behind
+            _write_private(path, content)
 
     def close(self, wait: float | None = None) -> None:
         """Stop every backend started here (once start_writing's thread is done, or ``wait`` seconds are up).
 
         A failing stop does not keep the others running.
         """
+        self._closing = True
         if self._starting is not None:
             self._starting.join(wait)
         self._stop()
@@ -311,7 +311,9 @@ def _endpoints_file(path: Path) -> Any:
             content = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise DriverError(f"endpoints file {path}: {type(exc).__name__}: {exc}") from None
-        if not isinstance(content, dict) or not content.get("pending"):
+        if not isinstance(content, dict):
+            raise DriverError(f"endpoints file {path}: not what SharedBackends writes")
+        if not content.get("pending"):
             break
         if os.getppid() != starter:
             raise DriverError(f"endpoints file {path}: the process starting the backends is gone")

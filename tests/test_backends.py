@@ -60,12 +60,12 @@ def test_an_endpoint_travels_as_json_but_a_simulated_injector_does_not() -> None
 
 def test_shared_endpoints_bind_each_process_with_a_proxy_of_its_own(tmp_path: Path) -> None:
     shared = SharedBackends()
-    shared.start([Target("s3", "moto-server"), Target("s3", "moto"), Target("fs")])
+    shared.start_writing([Target("s3", "moto-server"), Target("s3", "moto"), Target("fs")], tmp_path / "endpoints.json")
     try:
-        assert set(shared.endpoints) == {"s3@moto-server", "fs"}  # in-process moto is each process's own
-        shared.write(tmp_path / "endpoints.json")
+        endpoints = read_endpoints(tmp_path / "endpoints.json")  # once the backends are up
+        assert set(endpoints) == set(shared.endpoints) == {"s3@moto-server", "fs"}  # in-process moto: each its own
         assert (tmp_path / "endpoints.json").stat().st_mode & 0o077 == 0
-        endpoint = read_endpoints(tmp_path / "endpoints.json")["s3@moto-server"]
+        endpoint = endpoints["s3@moto-server"]
         one, two = (open_target(Target("s3", "moto-server"), endpoint) for _ in range(2))
         try:
             assert one.faults.port != two.faults.port and one.faults.upstream == two.faults.upstream
@@ -98,9 +98,10 @@ def test_a_child_reading_endpoints_still_starting_waits_for_them_or_for_why_they
     with pytest.raises(DriverError, match="^target x: cannot start$"):
         read_endpoints(path)
     assert time.monotonic() - started >= 0.3
-    path.write_text(json.dumps({"s3@moto-server": {}}))  # not what SharedBackends writes
-    with pytest.raises(DriverError, match="not what SharedBackends writes"):
-        read_endpoints(path)
+    for foreign in ({"s3@moto-server": {}}, 5, ["pending"]):  # not what SharedBackends writes
+        path.write_text(json.dumps(foreign))
+        with pytest.raises(DriverError, match="not what SharedBackends writes"):
+            read_endpoints(path)
 
 
 @pytest.mark.parametrize("workers", [None, "2"])
