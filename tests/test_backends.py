@@ -157,6 +157,8 @@ def test_an_emulator_refusing_the_bucket_is_one_line_with_its_answer() -> None:
     assert str(raised.value) == "cannot create bucket 'gspc-x': HTTP 403: <Error> <Code>AccessDenied</Code> </Error>"
     with pytest.raises(BackendError, match="^cannot create bucket 'gspc-x': ConnectionRefusedError"):
         _put_bucket("gspc-x", server.server_address[1])  # nothing listens there now
+    with pytest.raises(BackendError, match="^bucket 'a b/c': a bucket name is 1 to 255 of"):
+        _put_bucket("a b/c", server.server_address[1])
 
 
 def _run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ import contextlib
 import http.client
 import importlib.util
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -30,6 +31,7 @@ EMULATOR_OPTIONS = {"connect_timeout": 1.0, "read_timeout": 2.0, "retries": 0}
 #: Credentials the emulators accept; not secrets, and used only where the user has none of their own.
 EMULATOR_ENV = {"AWS_ACCESS_KEY_ID": "gspc-emulator", "AWS_SECRET_ACCESS_KEY": "gspc-emulator"}
 INSTALL = "pip install 'gsp-conformance[s3]'"
+BUCKET_NAME = re.compile(r"[a-zA-Z0-9.\-_]{1,255}")
 
 #: The server child: prints its port, and exits the moment stdin closes (it holds nothing to keep: a
 #: graceful stop waits out the server's half-second poll).
@@ -96,12 +98,14 @@ def _put_bucket(bucket: str, port: int) -> None:
 
     No SDK: importing and building a client would cost the run's start-up a third of a second.
     """
+    if not BUCKET_NAME.fullmatch(bucket):  # what botocore checks before it sends a request
+        raise BackendError(f"bucket {bucket!r}: a bucket name is 1 to 255 of a-z, A-Z, 0-9, '.', '-' and '_'")
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         connection.request("PUT", f"/{bucket}", headers={"Content-Length": "0"})
         response = connection.getresponse()
         body = response.read(300).decode("utf-8", "replace")
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         raise BackendError(f"cannot create bucket {bucket!r}: {type(exc).__name__}: {exc}") from None
     finally:
         connection.close()
