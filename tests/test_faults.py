@@ -219,15 +219,29 @@ def test_stall_ends_by_closing_after_its_seconds(proxy: FaultProxy) -> None:
     assert 0.25 < time.monotonic() - start < 2
 
 
-def test_inject_drops_idle_pooled_connections(proxy: FaultProxy) -> None:
+@pytest.mark.parametrize("kind", ["reset", "stall"])
+def test_a_connection_fault_drops_idle_pooled_connections(proxy: FaultProxy, kind: str) -> None:
     conn = _conn(proxy)
     conn.request("GET", "/x")
     assert conn.getresponse().read() == b"path=/x"
-    proxy.inject("status", status=500)
+    proxy.inject(kind, seconds=0.2)
     conn.sock.settimeout(2)
     assert conn.sock.recv(10) == b""  # the proxy closed the idle keep-alive connection at once
     conn.close()
-    assert _get(proxy).status == 500
+
+
+def test_a_status_fault_keeps_pooled_connections_and_answers_on_them(proxy: FaultProxy) -> None:
+    conn = _conn(proxy)
+    conn.request("GET", "/x")
+    assert conn.getresponse().read() == b"path=/x"
+    proxy.inject("status", status=503, times=1)
+    conn.sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        conn.sock.recv(10)  # still open: a client reusing it at once cannot meet a connection being closed
+    conn.sock.setblocking(True)
+    conn.request("GET", "/y")
+    assert conn.getresponse().status == 503  # the fault, on the pooled connection
+    assert _get(proxy).status == 200  # once
 
 
 def test_fault_applies_to_a_request_on_a_kept_alive_connection(proxy: FaultProxy) -> None:
@@ -293,9 +307,10 @@ def test_tls_on_the_listening_side(upstream: int) -> None:
         conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=client_ctx, timeout=5)
         conn.request("GET", "/tls")
         assert conn.getresponse().read() == b"path=/tls"
-        proxy.inject("status", status=500)
+        proxy.inject("reset")
         assert conn.sock.recv(10) == b""  # idle TLS connection dropped too
         conn.close()
+        proxy.inject("status", status=500)
         conn = http.client.HTTPSConnection("127.0.0.1", proxy.port, context=client_ctx, timeout=5)
         conn.request("GET", "/tls")
         assert conn.getresponse().status == 500

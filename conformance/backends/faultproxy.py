@@ -28,6 +28,12 @@ from xml.sax.saxutils import escape
 
 KINDS = ("reset", "stall", "status", "latency", "bandwidth")
 SHAPING = ("latency", "bandwidth")  # they slow requests down rather than break them, so they combine
+#: Faults that break the connection a request came on. A client may resend a request whose reused
+#: connection broke before any answer (Go's net/http does, for idempotent ones) and so never see the
+#: fault: idle pooled connections are dropped when one is injected, so the next request opens a new
+#: one. A status fault is a complete answer, seen on any connection: dropping for it would only race
+#: a client that reuses the connection at the moment it is dropped (a spurious connection error).
+CONNECTION_FAULTS = ("reset", "stall")
 _REPLAY_LIMIT = 1 << 20  # request bytes kept to resend when a reused upstream connection dies unanswered
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})  # the methods HTTP lets one resend
 _HEAD_LIMIT = 64 * 1024  # a request or response head larger than this is refused
@@ -311,7 +317,7 @@ class FaultProxy:
         self.run_bandwidth: float | None = None
         self._fault: Fault | None = None
         self._shaping: dict[str, Fault] = {}
-        self._generation = 0  # counts inject() calls
+        self._generation = 0  # counts the injected CONNECTION_FAULTS
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._release = threading.Event()  # ends every stall in progress
@@ -377,8 +383,10 @@ class FaultProxy:
             return
         with self._lock:
             self._fault = fault
-            self._generation += 1
             self._release.clear()
+            if kind not in CONNECTION_FAULTS:
+                return  # a complete answer reaches the client on any connection: the pooled ones stay
+            self._generation += 1
             conns, generation = list(self._conns), self._generation
         for conn in conns:  # a pooled idle connection must not carry the next request past the fault
             conn.drop_if_idle(generation)
