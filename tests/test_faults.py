@@ -230,6 +230,26 @@ def test_a_connection_fault_drops_idle_pooled_connections(proxy: FaultProxy, kin
     conn.close()
 
 
+def test_a_connection_still_finishing_its_exchange_is_dropped_before_inject_returns(
+    proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forward = FaultProxy._forward
+
+    def lagging(self: FaultProxy, *args: object) -> bool:  # a proxy thread slow to get back, as under load
+        kept = forward(self, *args)
+        time.sleep(0.3)
+        return kept
+
+    monkeypatch.setattr(FaultProxy, "_forward", lagging)
+    conn = _conn(proxy)
+    conn.request("GET", "/x")
+    assert conn.getresponse().read() == b"path=/x"  # answered: a client may reuse the connection now
+    proxy.inject("reset")
+    conn.sock.setblocking(False)
+    assert conn.sock.recv(10) == b""  # closed already, so a client's next look at it sees it closed
+    conn.close()
+
+
 def test_a_status_fault_keeps_pooled_connections_and_answers_on_them(proxy: FaultProxy) -> None:
     conn = _conn(proxy)
     conn.request("GET", "/x")

@@ -38,6 +38,7 @@ _REPLAY_LIMIT = 1 << 20  # request bytes kept to resend when a reused upstream c
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})  # the methods HTTP lets one resend
 _HEAD_LIMIT = 64 * 1024  # a request or response head larger than this is refused
 _POLL = 0.2  # seconds between checks of the stop flag in every wait
+_SETTLE = 0.5  # seconds inject() waits at most for connections still finishing an exchange
 
 
 class ProxyError(Exception):
@@ -267,10 +268,16 @@ class _Conn:
     def __init__(self, raw: socket.socket, generation: int) -> None:
         self.raw = raw
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)  # told when the connection goes idle or ends
         self.idle = False
         self.dropped = False
         self.generation = generation  # the proxy's inject count when this connection last checked
         self.reader: _Stream | None = None
+
+    def settle(self, until: float) -> None:
+        """Wait, until the monotonic time ``until`` at most, for an exchange in progress to end."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.idle or self.dropped, max(0.0, until - time.monotonic()))
 
     def drop_if_idle(self, generation: int) -> bool:
         """Close the connection (True) if it waits between requests and a fault came since it last looked."""
@@ -388,7 +395,12 @@ class FaultProxy:
                 return  # a complete answer reaches the client on any connection: the pooled ones stay
             self._generation += 1
             conns, generation = list(self._conns), self._generation
-        for conn in conns:  # a pooled idle connection must not carry the next request past the fault
+        # A pooled connection must not carry the next request past the fault. One still finishing its
+        # last exchange (its answer sent, the client free to reuse it) is waited for, and dropped here,
+        # before the caller's next request: dropped later, it could close under that request.
+        until = time.monotonic() + _SETTLE
+        for conn in conns:
+            conn.settle(until)
             conn.drop_if_idle(generation)
 
     def clear(self) -> None:
@@ -468,6 +480,7 @@ class FaultProxy:
             while True:
                 with conn.lock:
                     conn.idle = True
+                    conn.changed.notify_all()
                 # Between requests: a fault injected while this one was busy still drops it.
                 if conn.drop_if_idle(self._generation):
                     return
@@ -492,6 +505,9 @@ class FaultProxy:
             upstream.close()
             with contextlib.suppress(OSError):
                 client.close()
+            with conn.lock:
+                conn.dropped = True
+                conn.changed.notify_all()
             with self._lock:
                 self._conns.discard(conn)
                 self._threads.discard(threading.current_thread())
