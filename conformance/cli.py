@@ -26,6 +26,7 @@ from conformance.driver import Capabilities, DriverError
 from conformance.engine.cleanup import Option, clean_run
 from conformance.engine.interrupts import CaseTimeout, deadline
 from conformance.engine.payloads import SizeError, parse_size
+from conformance.explore.results import SHRINK_SECONDS
 from conformance.inventory import bundled_targets, describe_target
 from conformance.naming import suggest
 from conformance.records import PROBLEMS, load_run, new_run_id, records_path
@@ -234,6 +235,8 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--out", type=Path, default=Path("reports"), metavar="DIR", help="output (default: reports)")
     explore.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a driver option")
     explore.add_argument("--timeout", type=float, default=60.0, metavar="S", help="per-step timeout (default: 60)")
+    explore.add_argument("--shrink-time", type=float, default=SHRINK_SECONDS, metavar="S",
+                         help=f"shrink a failure for at most S seconds (default: {SHRINK_SECONDS:g})")  # fmt: skip
     explore.set_defaults(handler=cmd_explore)
     return parser
 
@@ -735,6 +738,7 @@ def cmd_explore(args: argparse.Namespace, extra: list[str]) -> int:
 
     try:
         return explore(args.target, options=args.option, out=args.out, examples=args.examples, steps=args.steps,
-                       seconds=args.time, seed_value=args.seed, timeout=args.timeout).exit_code  # fmt: skip
+                       seconds=args.time, seed_value=args.seed, timeout=args.timeout,
+                       shrink_seconds=args.shrink_time).exit_code  # fmt: skip
     except ExploreUsage as exc:
         raise UsageError(str(exc)) from None

@@ -16,6 +16,7 @@ from conformance.engine.interrupts import CaseTimeout, deadline
 from conformance.engine.safe import attr, bounded, text, type_name
 from conformance.engine.tracker import Ledger, Tracker
 from conformance.explore.model import ABSENT, ANYTHING, LARGE, POOL, PREFIXES, Check, Handle, Model, Payload
+from conformance.explore.results import SHRINK_SECONDS
 from conformance.redact import Redactor
 
 #: Small payloads of several sizes, one draw in about a hundred large; shrinking moves towards one byte.
@@ -25,7 +26,6 @@ PAYLOADS = st.builds(Payload, size=st.sampled_from(SIZES), seed=st.integers(1, 4
 PATHS = st.sampled_from((POOL[0], POOL[1], POOL[0], POOL[1], POOL[0], *POOL))
 SPANS = st.sampled_from(("whole", "offset", "size", "offset+size"))
 POSITIONS = st.integers(0, 1 << 24)
-SHRINK_SECONDS = 5.0  # Hypothesis shrinks for this long at most; the step-deleting pass after it is quick
 SESSIONS_ENDED = 3
 SESSIONS = st.integers(0, SESSIONS_ENDED)
 #: The invariants every step is held to (a step that breaks none has met them all).
@@ -112,6 +112,7 @@ class Context:
     checked: set[str] = field(default_factory=set)
     leftovers: list[str] = field(default_factory=list)
     best: Contradiction | None = None  # the shortest failure so far: shrinking works from it
+    shrink_seconds: float = SHRINK_SECONDS
     shrink_until: float | None = None
     timed_out: bool = False
     machine: ExploreMachine | None = None
@@ -309,7 +310,7 @@ class ExploreMachine(RuleBasedStateMachine):
         found = Contradiction(clause, self.steps, expect, miss, self.calls)
         ctx = self.ctx
         if ctx.best is None:
-            ctx.shrink_until = time.perf_counter() + SHRINK_SECONDS
+            ctx.shrink_until = time.perf_counter() + ctx.shrink_seconds
         if ctx.best is None or len(found.steps) < len(ctx.best.steps):
             ctx.best = found
         raise found

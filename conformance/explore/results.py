@@ -32,6 +32,9 @@ def digest() -> str:
     return hashlib.sha256(json.dumps(rows, ensure_ascii=False).encode()).hexdigest()
 
 
+SHRINK_SECONDS = 5.0  # by default Hypothesis shrinks this long at most; the step-deleting pass after it is quick
+
+
 @dataclass(frozen=True)
 class Budget:
     """What one exploration was allowed: examples, steps per example, seconds, and its seed."""

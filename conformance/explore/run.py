@@ -21,7 +21,7 @@ from conformance.engine.interrupts import CaseTimeout, watch_user_interrupts
 from conformance.engine.tracker import Ledger
 from conformance.explore.cases import safe_name, write_case
 from conformance.explore.machine import BudgetSpent, Context, Contradiction, machine_for, minimize
-from conformance.explore.results import SPEC, TITLE, Budget, case_id, record
+from conformance.explore.results import SHRINK_SECONDS, SPEC, TITLE, Budget, case_id, record
 from conformance.records import RecordWriter, new_run_id
 from conformance.redact import Redactor
 from conformance.report.summary import finalize
@@ -88,9 +88,13 @@ def parse_options(items: list[str]) -> dict[str, str]:
 
 def explore(target_name: str, *, options: list[str] = (), out: Path = Path("reports"), examples: int = 100,
             steps: int = 100, seconds: float | None = None, seed_value: int | None = None, timeout: float = 60.0,
-            say: Callable[[str], None] = print) -> Exploration:  # fmt: skip
-    """Explore one target within the budget; write records, reports and any found case under ``out``."""
-    for name, value in (("--examples", examples), ("--steps", steps), ("--time", seconds), ("--timeout", timeout)):
+            shrink_seconds: float = SHRINK_SECONDS, say: Callable[[str], None] = print) -> Exploration:  # fmt: skip
+    """Explore one target within the budget; write records, reports and any found case under ``out``.
+
+    ``shrink_seconds``: how long Hypothesis may shrink a failure before the shortest so far is kept.
+    """
+    for name, value in (("--examples", examples), ("--steps", steps), ("--time", seconds), ("--timeout", timeout),
+                        ("--shrink-time", shrink_seconds)):  # fmt: skip
         if value is not None and value <= 0:
             raise ExploreUsage(f"{name} must be positive, not {value:g}")
     given = parse_options(list(options))
@@ -113,7 +117,7 @@ def explore(target_name: str, *, options: list[str] = (), out: Path = Path("repo
             result.outcome, result.reason = "not-run", str(exc)
         else:
             try:
-                _run(opened, ledger, out, result, timeout, redactor)
+                _run(opened, ledger, out, result, timeout, shrink_seconds, redactor)
             finally:
                 opened.close()
     finally:
@@ -128,13 +132,14 @@ def explore(target_name: str, *, options: list[str] = (), out: Path = Path("repo
     return result
 
 
-def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, timeout: float,
+def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, timeout: float, shrink_seconds: float,
          redactor: Redactor) -> None:  # fmt: skip
     """Run the state machine until the budget ends or a failure is shrunk; fill in ``result``."""
     budget, target = result.budget, result.target
     start = time.perf_counter()
     ctx = Context(opened.driver, target, opened.capabilities, ledger, redactor, f"gspc-{result.run_id}", timeout,
-                  ends=None if budget.seconds is None else start + budget.seconds)  # fmt: skip
+                  ends=None if budget.seconds is None else start + budget.seconds,
+                  shrink_seconds=shrink_seconds)  # fmt: skip
     config = settings(
         max_examples=budget.examples,
         stateful_step_count=budget.steps,
