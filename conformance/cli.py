@@ -405,7 +405,7 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
         except DriverError as exc:
             raise UsageError(f"{exc} ({_given(args, target.name)})") from None
     try:
-        parse_targets([t.name for t in targets], args.option)
+        chosen = parse_targets([t.name for t in targets], args.option)  # each with the options it is given
     except RunError as exc:
         raise UsageError(f"{exc} (--option)") from None
     out = args.out.resolve()
@@ -445,7 +445,10 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     redactor = _redactor(specs, args.option)
-    shared = _shared_backends(targets, args.option, out / ENDPOINTS, redactor)
+    # the backends start once for every child and worker, while the first child does: it waits for them
+    # (the endpoints file says pending) and refuses in one line if one fails
+    shared = SharedBackends()
+    shared.start_writing(chosen, out / ENDPOINTS, redactor.learn_options)
     command = [sys.executable, "-m", "pytest", *pytest_args, "--gspc-endpoints", str(out / ENDPOINTS), *extra]
     try:
         ending = supervise(command, env, out, args.timeout, redactor, busy=lambda: shared.starting)
@@ -507,21 +510,6 @@ def _given(args: argparse.Namespace, name: str) -> str:
         if isinstance(given, list) and name in given:
             return f"--{flag} {name}"
     return f"gspc {args.command} {name}"
-
-
-def _shared_backends(targets: list[Target], options: list[str], path: Path, redactor: Redactor) -> SharedBackends:
-    """Start the run's backends once for every pytest child and worker, writing their endpoints to ``path``.
-
-    They start while the first child does; it waits for them, and refuses in one line if one fails.
-    Options the run refuses are left for pytest to report.
-    """
-    shared = SharedBackends()
-    try:
-        chosen = parse_targets([t.name for t in targets], options)
-    except RunError:
-        chosen = []
-    shared.start_writing(chosen, path, redactor.learn_options)
-    return shared
 
 
 def _redactor(specs: list[Spec], options: list[str]) -> Redactor:

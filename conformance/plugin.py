@@ -278,7 +278,8 @@ class SpecFile(pytest.File):
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """With --gspc-only, keep exactly the items whose node ids it lists (exact equality, as pytest's --lf).
 
-    Under xdist the longest cases go first, so no worker is left running one while the others idle at the end.
+    Under xdist the items are dealt so each worker's first run is about as heavy as the others, longest first
+    (see dealt): no worker is left running long cases while the others idle at the end.
     """
     state = config.stash.get(STATE, None)
     if state is None:

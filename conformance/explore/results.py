@@ -37,12 +37,13 @@ SHRINK_SECONDS = 5.0  # by default Hypothesis shrinks this long at most; the ste
 
 @dataclass(frozen=True)
 class Budget:
-    """What one exploration was allowed: examples, steps per example, seconds, and its seed."""
+    """What one exploration was allowed: examples, steps per example, seconds, its seed, and shrinking time."""
 
     examples: int
     steps: int
     seconds: float | None
     seed: int
+    shrink: float = SHRINK_SECONDS  # seconds Hypothesis may shrink a failure before the shortest so far is kept
 
     def params(self) -> dict[str, str]:
         shown = {"examples": str(self.examples), "steps": str(self.steps), "seed": str(self.seed)}

@@ -105,7 +105,8 @@ def explore(target_name: str, *, options: list[str] = (), out: Path = Path("repo
     out = out.resolve()
     outputs.reset(out)
     run_id, started = new_run_id(), dt.datetime.now(dt.UTC)
-    budget = Budget(examples, steps, seconds, random.getrandbits(32) if seed_value is None else seed_value)
+    seed_used = random.getrandbits(32) if seed_value is None else seed_value
+    budget = Budget(examples, steps, seconds, seed_used, shrink_seconds)
     result = Exploration(target.name, run_id, budget)
     ledger = Ledger(out / "ledger" / f"{run_id}-explore.jsonl", run_id)
     ledger.log("open", target.name, "", options=redactor.pairs(target.options))  # what `gspc clean` reopens
@@ -117,7 +118,7 @@ def explore(target_name: str, *, options: list[str] = (), out: Path = Path("repo
             result.outcome, result.reason = "not-run", str(exc)
         else:
             try:
-                _run(opened, ledger, out, result, timeout, shrink_seconds, redactor)
+                _run(opened, ledger, out, result, timeout, redactor)
             finally:
                 opened.close()
     finally:
@@ -132,14 +133,14 @@ def explore(target_name: str, *, options: list[str] = (), out: Path = Path("repo
     return result
 
 
-def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, timeout: float, shrink_seconds: float,
+def _run(opened: OpenTarget, ledger: Ledger, out: Path, result: Exploration, timeout: float,
          redactor: Redactor) -> None:  # fmt: skip
     """Run the state machine until the budget ends or a failure is shrunk; fill in ``result``."""
     budget, target = result.budget, result.target
     start = time.perf_counter()
     ctx = Context(opened.driver, target, opened.capabilities, ledger, redactor, f"gspc-{result.run_id}", timeout,
                   ends=None if budget.seconds is None else start + budget.seconds,
-                  shrink_seconds=shrink_seconds)  # fmt: skip
+                  shrink_seconds=budget.shrink)  # fmt: skip
     config = settings(
         max_examples=budget.examples,
         stateful_step_count=budget.steps,
