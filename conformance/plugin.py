@@ -2,6 +2,7 @@
 
 Inert unless ``--gspc-target`` is given. Each finished case is one JSON line in
 ``<out>/records/<worker>.jsonl``; at the end the records are merged and judged (summary.json).
+Not rewritten by pytest (PYTEST_DONT_REWRITE): workers forked from a fork server have it imported already.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from conformance.engine.case import execute, gate
 from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
 from conformance.engine.runner import CaseRun, judged_clause
 from conformance.engine.tracker import Tracker
+from conformance.forkserver import READY_WAIT, ForkServer, fork_server_works, preloadable, rewritten_packages
 from conformance.records import ended, failed_clauses, new_record, new_run_id
 from conformance.redact import Redactor
 from conformance.report import summary as summary_report
@@ -36,6 +38,7 @@ from conformance.targets import Target, TargetUnavailable, as_json
 from conformance.waivers import judge
 
 STATE = pytest.StashKey["RunState"]()
+FORK_SERVER = pytest.StashKey["ForkServer | None"]()
 FATAL_SIGNALS = frozenset(
     {signal.SIGKILL, signal.SIGTERM, signal.SIGQUIT, signal.SIGABRT, signal.SIGSEGV, signal.SIGHUP}
 )
@@ -180,6 +183,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(AllureCases(config), "gspc-allure")
     if state.controller:
         distributed = _distributed(config)
+        server = config.stash[FORK_SERVER] = ForkServer() if distributed and _forkable(config) else None
+        if server is not None:  # pytest and the harness, while this process opens the targets
+            server.preload(preloadable(rewritten_packages()))
         try:
             if not config.getoption("gspc_endpoints"):  # pytest without gspc: this process starts the backends
                 state.share_backends()
@@ -187,6 +193,22 @@ def pytest_configure(config: pytest.Config) -> None:
         except DriverError as exc:
             state.close()
             raise pytest.UsageError(state.redactor.scrub(str(exc))) from None
+        if server is not None:  # and what opening them imported (an SDK), which the workers need too
+            server.preload(preloadable(rewritten_packages()), last=True)
+
+
+def _forkable(config: pytest.Config) -> bool:
+    """Whether the workers can be forked from a fork server: plain local ones (``-n``), on Linux."""
+    return fork_server_works() and all(spec == "popen" for spec in config.getoption("tx"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config, specs: list[Any]) -> None:
+    """Start the workers through the fork server's launcher."""
+    server = config.stash.get(FORK_SERVER, None)
+    if server is not None and server.ready(within=min(READY_WAIT, config.stash[STATE].timeout)):
+        for spec in specs:
+            spec.python = server.python
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -516,6 +538,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    server = config.stash.get(FORK_SERVER, None)
+    if server is not None:
+        server.close()
     state = config.stash.get(STATE, None)
     if state is not None and state.events is not None:
         state.events.log("done")  # the watchdog ends a process that lingers after this (a non-daemon thread)

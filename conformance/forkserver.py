@@ -1,0 +1,302 @@
+"""xdist workers forked from a warmed-up process, so that each does not import pytest, the harness and an SDK.
+
+A plain xdist worker is a fresh ``python -u -c BOOTSTRAP`` that imports pytest, execnet, the harness and the
+driver's SDK (boto3: 0.3 s of CPU) before its first case; four of them on two cores take about a second of a
+run. Instead the controller starts one server, which imports what the controller has imported by the time its
+targets are open, and gives xdist a launcher (``forkserver_launcher.py``) as the workers' ``python``. The launcher
+hands its stdin, stdout and stderr to the server, which forks a child that becomes the worker on them. The
+launcher runs the plain worker itself when the server cannot fork: it has gone, or a thread runs in it (forking
+is not safe then). The server leaves out the packages pytest rewrites (plugins loaded with ``-p``, conftest
+files), so a worker's pytest imports those as it always does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from typing import NamedTuple
+
+PLAIN = b"plain\n"  # the server's answer when the launcher should run the worker itself
+BOOTSTRAP = "import sys;exec(eval(sys.stdin.readline()))"  # execnet's popen_bootstrapline
+READY_WAIT = 10.0  # seconds the controller waits for the server's imports before it starts plain workers
+_REAL_EXIT = os._exit  # the plugin wraps os._exit in a worker, to blame a driver that calls it during a case
+
+
+class ForkServer:
+    """The controller's handle on its fork server: the launcher command to give xdist, and the preload."""
+
+    def __init__(self) -> None:
+        # an abstract socket: nothing on disk to leave behind when the run is killed; the server forks only for
+        # a launcher of this user (the peer's credentials), and the name cannot be guessed
+        self.name = f"gspc-workers-{secrets.token_hex(16)}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(f"\0{self.name}")
+            listener.listen(64)  # a launcher's connection waits here until the server is ready for it
+            code = "from conformance.forkserver import serve; serve()"
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, str(listener.fileno())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,  # says "ready"; it holds none of the run's output pipes
+                stderr=subprocess.DEVNULL,
+                pass_fds=(listener.fileno(),),
+            )
+
+    @property
+    def python(self) -> str:
+        """What an xdist spec's ``python`` becomes: the launcher, for this server."""
+        return f"{sys.executable} -I -S {os.path.join(os.path.dirname(__file__), 'forkserver_launcher.py')} {self.name}"
+
+    def preload(self, modules: list[str], last: bool = False) -> None:
+        """Have the server import these modules; after the ``last`` list it forks workers."""
+        self._send(" ".join(modules).encode() + (b"\n\n" if last else b"\n"))
+
+    def ready(self, within: float = READY_WAIT) -> bool:
+        """Whether the server has imported the last list and forks workers (it waits at most ``within`` seconds)."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            return bool(selector.select(within)) and self.process.stdout.readline() == b"ready\n"
+
+    def close(self) -> None:
+        """Stop the server: it kills any child still running (the run is over)."""
+        self._send(b"")
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:  # a server that does not stop is killed; the run has ended anyway
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+    def _send(self, data: bytes) -> None:
+        stdin = self.process.stdin
+        try:
+            if data:
+                stdin.write(data)
+                stdin.flush()
+            else:
+                stdin.close()
+        except (OSError, ValueError):  # the server has gone: the launchers run their workers themselves
+            pass
+
+
+def fork_server_works() -> bool:
+    """Whether this system has what the server needs: fork, descriptors passed over a Unix socket, pidfds."""
+    if not (hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and os.path.isdir("/proc/self/task")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))  # the kernel may be older than the call (Linux 5.3)
+    except OSError:
+        return False
+    return True
+
+
+def preloadable(rewritten: set[str]) -> list[str]:
+    """The modules this process has imported that a worker may take from the server, in import order.
+
+    Not ``__main__``, and nothing in a top-level package of which pytest rewrote a module (a ``-p`` plugin, a
+    conftest): a worker's pytest marks those for rewriting, and warns about any it finds already imported.
+    """
+    kept = []
+    for name in list(sys.modules):
+        top = name.partition(".")[0]
+        if top not in rewritten and not name.startswith("__") and "conftest" not in name:
+            kept.append(name)
+    return kept
+
+
+def rewritten_packages() -> set[str]:
+    """The top-level packages of the modules pytest's assertion rewriter has rewritten in this process."""
+    from _pytest.assertion.rewrite import AssertionRewriter, AssertionRewritingHook
+
+    return {
+        name.partition(".")[0]
+        for name, module in list(sys.modules.items())
+        if isinstance(getattr(module, "__loader__", None), AssertionRewritingHook)
+        and not AssertionRewriter.is_rewrite_disabled(module.__doc__ or "")
+    }
+
+
+# -- the server ---------------------------------------------------------------------------------------------
+
+
+def serve() -> None:
+    """The fork server's main: ``python -c 'from conformance.forkserver import serve; serve()' FD``.
+
+    It imports what the controller names, says "ready", then forks a worker for each launcher that connects to
+    FD (the listening socket the controller made and passed on) until the controller closes its stdin. A forked
+    child runs execnet's bootstrap on the launcher's streams and ends there.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the workers and the controller, not this
+    listener = socket.socket(fileno=int(sys.argv[1]))
+    if not _preload():
+        return
+    os.write(1, b"ready\n")
+    if _loop(listener):  # a forked child: become the worker
+        sys.argv[:] = ["-c"]
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the streams of the interpreter from now on
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
+        for stream in (sys.stdout, sys.stderr):
+            stream.reconfigure(write_through=True)  # as ``python -u`` writes them
+        _end_worker(_worker())
+
+
+def _worker() -> int:
+    """Run execnet's bootstrap as ``python -c`` would; the exit code ``python`` would give."""
+    import __main__
+
+    try:
+        exec(BOOTSTRAP, vars(__main__))
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException:  # noqa: BLE001 - reported as the interpreter would
+        import traceback
+
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _end_worker(code: int) -> None:
+    """End a forked worker as a forked ``multiprocessing`` child ends, after running the exit handlers too.
+
+    Threads are joined and ``atexit`` handlers run (``weakref.finalize`` and multiprocessing's own among them);
+    the interpreter's teardown of every module is skipped, which took 0.4 s a worker with an SDK loaded.
+    """
+    import atexit
+    import threading
+
+    threading._shutdown()  # type: ignore[attr-defined]  # waits for non-daemon threads, as the interpreter does
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    _REAL_EXIT(code)
+
+
+def _preload() -> bool:
+    """Import the modules named on stdin, a line at a time, until an empty line; False if stdin closed first."""
+    import importlib
+
+    pending = b""
+    while True:
+        while b"\n" not in pending:
+            chunk = os.read(0, 65536)
+            if not chunk:
+                return False
+            pending += chunk
+        line, _, pending = pending.partition(b"\n")
+        if not line:
+            return True
+        for name in line.decode().split():
+            try:
+                importlib.import_module(name)
+            except BaseException:  # noqa: BLE001, S112 - what will not import here, the worker imports itself
+                continue
+
+
+class _Child(NamedTuple):
+    pid: int
+    pidfd: int  # readable when the child has ended
+    launcher: socket.socket
+
+
+def _loop(listener: socket.socket) -> bool:
+    """Serve launchers until stdin closes; True in a forked child."""
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    selector.register(listener, selectors.EVENT_READ)
+    children: dict[int, _Child] = {}  # by pidfd
+    while True:
+        for key, _ in selector.select():
+            if key.fd == 0:
+                if not os.read(0, 4096):
+                    for child in children.values():  # the run is over, or its controller has gone
+                        os.kill(child.pid, signal.SIGKILL)
+                        os.waitpid(child.pid, 0)
+                    return False
+            elif key.fileobj is listener:
+                launcher, _ = listener.accept()
+                if _fork(launcher, selector, listener, children):
+                    return True
+            elif key.data is None:  # a child ended: tell its launcher how
+                child = children.pop(key.fd)
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                _, status = os.waitpid(child.pid, 0)
+                code = os.waitstatus_to_exitcode(status)
+                _answer(child.launcher, b"%d\n" % (code if code >= 0 else 128 - code))
+                with contextlib.suppress(KeyError):
+                    selector.unregister(child.launcher)
+                child.launcher.close()
+            else:  # a launcher hung up (execnet killed it): its worker goes too
+                selector.unregister(key.fileobj)
+                os.kill(key.data.pid, signal.SIGKILL)
+
+
+def _fork(
+    launcher: socket.socket, selector: selectors.BaseSelector, listener: socket.socket, children: dict[int, _Child]
+) -> bool:
+    """Fork a worker on the launcher's streams; True in the child."""
+    try:
+        uid = _peer_uid(launcher)
+        message, fds, _, _ = socket.recv_fds(launcher, 4096, 3)
+    except OSError:
+        launcher.close()
+        return False
+    if uid != os.getuid() or len(fds) != 3 or _threads() > 1:
+        for fd in fds:
+            os.close(fd)
+        _answer(launcher, PLAIN)
+        launcher.close()
+        return False
+    pid = os.fork()
+    if pid == 0:
+        selector.close()
+        listener.close()
+        for child in children.values():
+            os.close(child.pidfd)
+            child.launcher.close()
+        launcher.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(message.decode())
+        return True
+    for fd in fds:
+        os.close(fd)
+    child = _Child(pid, os.pidfd_open(pid), launcher)
+    children[child.pidfd] = child
+    selector.register(child.pidfd, selectors.EVENT_READ)
+    selector.register(launcher, selectors.EVENT_READ, child)
+    _answer(launcher, b"forked %d\n" % pid)
+    return False
+
+
+def _peer_uid(connection: socket.socket) -> int:
+    import struct
+
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", credentials)[1]
+
+
+def _threads() -> int:
+    """Threads of this process, the interpreter's and any a C extension started."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 2  # cannot tell: do not fork
+
+
+def _answer(connection: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        connection.sendall(data)
