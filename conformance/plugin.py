@@ -189,7 +189,8 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             if not config.getoption("gspc_endpoints"):  # pytest without gspc: this process starts the backends
                 state.share_backends()
-            state.preflight(keep_open=not distributed)
+            with server.following_imports() if server is not None else contextlib.nullcontext():
+                state.preflight(keep_open=not distributed)
         except DriverError as exc:
             state.close()
             raise pytest.UsageError(state.redactor.scrub(str(exc))) from None
