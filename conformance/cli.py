@@ -17,6 +17,7 @@ import shutil
 import sys
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -341,31 +342,37 @@ def _check_waivers(args: argparse.Namespace, specs: list[Spec], targets: list[Ta
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    specs_dir = args.specs_dir or bundled_specs_dir()
-    every_spec = load_specs(spec_files(specs_dir), _limits(args))
-    specs = _select(every_spec, args.spec)
     targets = [_target(args, t) for t in args.driver + args.target]
-    only = None
+    only = failed = None
     if args.rerun_failed:
         earlier = _earlier_run(args.rerun_failed, args.out)
         failed = [r for r in earlier if r["outcome"] in PROBLEMS]
         if not failed:
             print(f"gspc: nothing to re-run: no case failed in {args.rerun_failed}")
             return 0
-        specs = [s for s in specs if s.name in {r["spec"] for r in failed}]  # collect only the specs involved
         targets = targets or [Target.parse(t) for t in sorted({r["target"] for r in failed})]
         only = [r["nodeid"] for r in failed]
-    if args.allure:
-        if importlib.util.find_spec("allure_pytest") is None:
-            raise UsageError(ALLURE_MISSING)
-        # cleaned here, once: --clean-alluredir would make every xdist worker wipe the others' results
-        shutil.rmtree(args.allure, ignore_errors=True)
-        extra = ["-p", "allure_pytest.plugin", "--alluredir", str(args.allure.resolve()), *extra]
-    if args.level:
-        extra = ["-m", " or ".join(args.level), *extra]
     targets = targets or default_targets()
-    _check_waivers(args, every_spec, targets)
-    code = _pytest_run(args, specs, specs_dir, targets, extra, only)
+    backends = _start_backends(args, targets)  # while the specs load (0.3 s): moto's server takes 0.6 s to start
+    try:
+        specs_dir = args.specs_dir or bundled_specs_dir()
+        every_spec = load_specs(spec_files(specs_dir), _limits(args))
+        specs = _select(every_spec, args.spec)
+        if failed:
+            specs = [s for s in specs if s.name in {r["spec"] for r in failed}]  # collect only the specs involved
+        if args.allure:
+            if importlib.util.find_spec("allure_pytest") is None:
+                raise UsageError(ALLURE_MISSING)
+            # cleaned here, once: --clean-alluredir would make every xdist worker wipe the others' results
+            shutil.rmtree(args.allure, ignore_errors=True)
+            extra = ["-p", "allure_pytest.plugin", "--alluredir", str(args.allure.resolve()), *extra]
+        if args.level:
+            extra = ["-m", " or ".join(args.level), *extra]
+        _check_waivers(args, every_spec, targets)
+    except BaseException:  # nothing was written yet; a server child still starting exits with this process
+        backends.shared.close(wait=0)
+        raise
+    code = _pytest_run(args, specs, specs_dir, backends, extra, only)
     if args.rerun_failed and code != USAGE:
         _report_uncollected({r["nodeid"] for r in failed}, args.out)
     return code
@@ -391,13 +398,19 @@ def _earlier_run(path: Path, out: Path) -> list[dict]:
     return earlier
 
 
-def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, targets: list[Target],
-                extra: list[str], only: list[str] | None = None) -> int:  # fmt: skip
-    """Run pytest over spec files and targets in a supervised child; the run's exit code (0 to 4).
+@dataclass
+class _Backends:
+    """A run's targets, checked, and the backends they share, starting in the background."""
 
-    ``only`` narrows the run to these node ids (a re-run of failed cases).
-    """
-    for target in targets:  # an unknown driver or a bad option is a usage error before pytest starts
+    targets: list[Target]
+    chosen: list[Target]  # each with the options it is given
+    shared: SharedBackends
+    redactor: Redactor  # knows the options' secrets and learns the backends' (an emulator's token)
+
+
+def _start_backends(args: argparse.Namespace, targets: list[Target]) -> _Backends:
+    """Check every target's driver and options (a usage error before pytest starts), then start their backends."""
+    for target in targets:
         try:
             cls = load_driver_class(target.driver)
             if not target.driver.startswith(EXEC):  # an exec driver learns its service only when it starts
@@ -405,13 +418,57 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
         except DriverError as exc:
             raise UsageError(f"{exc} ({_given(args, target.name)})") from None
     try:
-        chosen = parse_targets([t.name for t in targets], args.option)  # each with the options it is given
+        chosen = parse_targets([t.name for t in targets], args.option)
     except RunError as exc:
         raise UsageError(f"{exc} (--option)") from None
+    redactor = Redactor()
+    redactor.learn_options(dict(option.partition("=")[::2] for option in args.option))
+    shared = SharedBackends()
+    shared.start_in_background(chosen, redactor.learn_options)
+    return _Backends(targets, chosen, shared, redactor)
+
+
+def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, backends: _Backends,
+                extra: list[str], only: list[str] | None = None) -> int:  # fmt: skip
+    """Run pytest over spec files and targets in a supervised child; the run's exit code (0 to 4).
+
+    ``only`` narrows the run to these node ids (a re-run of failed cases). The backends stop at the end.
+    """
+    shared, redactor = backends.shared, backends.redactor
+    redactor.learn_specs(specs)
     out = args.out.resolve()
-    outputs.reset(out)  # every output is this run's: nothing stale survives in a reused --out
-    run_id = new_run_id()
-    started = dt.datetime.now(dt.UTC)
+    try:
+        outputs.reset(out)  # every output is this run's: nothing stale survives in a reused --out
+        run_id = new_run_id()
+        started = dt.datetime.now(dt.UTC)
+        command = [sys.executable, "-m", "pytest", *_pytest_args(args, specs, specs_dir, backends.targets, out, run_id)]
+        if only is not None:
+            outputs.write_selection(out / "selections" / "0.jsonl", only)
+            command += ["--gspc-only", str(out / "selections" / "0.jsonl")]
+        command += ["--gspc-endpoints", str(out / ENDPOINTS), *extra]
+        # only the plugins a run needs are loaded, so nothing else installed changes a run
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        # the backends start once for every child and worker, while the first child does: it waits for them
+        # (the endpoints file says pending) and refuses in one line if one fails
+        shared.write_to(out / ENDPOINTS)
+        ending = supervise(command, env, out, args.timeout, redactor, busy=lambda: shared.starting)
+    except BaseException:
+        shared.close(wait=STOP_WAIT)
+        raise
+    finally:  # the backends outlive every restarted child, and no longer
+        (out / ENDPOINTS).unlink(missing_ok=True)
+    stopping = threading.Thread(target=shared.close, name="gspc-backends-stop")
+    stopping.start()  # they stop while the run is judged and reported
+    try:
+        return _conclude(args, out, run_id, started, ending, redactor)
+    finally:
+        stopping.join()
+
+
+def _pytest_args(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, targets: list[Target], out: Path,
+                 run_id: str) -> list[str]:  # fmt: skip
+    """The pytest child's arguments for a run of these specs and targets."""
     pytest_args = [
         *(str(s.path) for s in specs),
         *PLUGINS,
@@ -438,31 +495,7 @@ def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, ta
             pytest_args += [flag, value]
     if args.workers:  # an idle worker takes half of a busy one's queue (a --dist after -- still wins)
         pytest_args += ["-n", str(args.workers), "--dist", "worksteal"]
-    if only is not None:
-        outputs.write_selection(out / "selections" / "0.jsonl", only)
-        pytest_args += ["--gspc-only", str(out / "selections" / "0.jsonl")]
-    # only the plugins a run needs are loaded, so nothing else installed changes a run
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    redactor = _redactor(specs, args.option)
-    # the backends start once for every child and worker, while the first child does: it waits for them
-    # (the endpoints file says pending) and refuses in one line if one fails
-    shared = SharedBackends()
-    shared.start_writing(chosen, out / ENDPOINTS, redactor.learn_options)
-    command = [sys.executable, "-m", "pytest", *pytest_args, "--gspc-endpoints", str(out / ENDPOINTS), *extra]
-    try:
-        ending = supervise(command, env, out, args.timeout, redactor, busy=lambda: shared.starting)
-    except BaseException:
-        shared.close(wait=STOP_WAIT)
-        raise
-    finally:  # the backends outlive every restarted child, and no longer
-        (out / ENDPOINTS).unlink(missing_ok=True)
-    stopping = threading.Thread(target=shared.close, name="gspc-backends-stop")
-    stopping.start()  # they stop while the run is judged and reported
-    try:
-        return _conclude(args, out, run_id, started, ending, redactor)
-    finally:
-        stopping.join()
+    return pytest_args
 
 
 def _conclude(args: argparse.Namespace, out: Path, run_id: str, started: dt.datetime, ending: Ending,
@@ -512,14 +545,6 @@ def _given(args: argparse.Namespace, name: str) -> str:
     return f"gspc {args.command} {name}"
 
 
-def _redactor(specs: list[Spec], options: list[str]) -> Redactor:
-    """A redactor that knows every secret of the run before any driver is opened."""
-    redactor = Redactor()
-    redactor.learn_specs(specs)
-    redactor.learn_options(dict(option.partition("=")[::2] for option in options))
-    return redactor
-
-
 def _say(text: str, redactor: Redactor) -> None:
     print(printable(redactor.scrub(text)), flush=True)
 
@@ -533,7 +558,7 @@ def cmd_certify(args: argparse.Namespace, extra: list[str]) -> int:
     out = args.out.resolve()
     for stale in ("certificate.json", "badge.svg", "badge.json", "index.html"):
         (out / stale).unlink(missing_ok=True)
-    code = _pytest_run(args, specs, specs_dir, [Target.parse(args.target)], [])
+    code = _pytest_run(args, specs, specs_dir, _start_backends(args, [Target.parse(args.target)]), [])
     if code == USAGE:
         return code
     records = load_run(out)

@@ -207,6 +207,9 @@ class SharedBackends:
         self._backends: list[Backend] = []
         self._starting: threading.Thread | None = None
         self._closing = False
+        self._lock = threading.Lock()
+        self._path: Path | None = None  # where write_to said the endpoints go
+        self._outcome: dict[str, Any] | None = None  # the endpoints, or why a backend did not start
 
     def start(self, targets: list[Target], learn: Callable[[Mapping[str, Any]], None] | None = None) -> None:
         """Start each target's shareable backend; on DriverError the ones already started are stopped."""
@@ -223,44 +226,50 @@ class SharedBackends:
             self._stop()
             raise
 
-    def start_writing(
-        self, targets: list[Target], path: Path, learn: Callable[[Mapping[str, Any]], None] | None = None
+    def start_in_background(
+        self, targets: list[Target], learn: Callable[[Mapping[str, Any]], None] | None = None
     ) -> None:
-        """Start the backends in a thread and write their endpoints to ``path`` once up, or why one failed.
-
-        Until then the file says they are pending, and a child of the run reading it waits
-        (read_endpoints): the child starts while the backends do.
-        """
-        _write_private(path, {"pending": True})
+        """Start the backends in a thread, while the run sets itself up; ``write_to`` says where they are."""
         self._starting = threading.Thread(
-            target=self._start_and_write, args=(targets, path, learn), name="gspc-backends-start", daemon=True
+            target=self._start_and_tell, args=(targets, learn), name="gspc-backends-start", daemon=True
         )
         self._starting.start()
 
+    def write_to(self, path: Path) -> None:
+        """Write the endpoints to ``path`` once the backends are up, or why one failed; until then, "pending".
+
+        A child of the run reading the file while it is pending waits (read_endpoints): the child starts while
+        the backends do.
+        """
+        with self._lock:
+            self._path = path
+            _write_private(path, self._outcome or {"pending": True})
+
     @property
     def starting(self) -> bool:
-        """The backends are still being started by start_writing."""
+        """The backends are still being started by start_in_background."""
         return self._starting is not None and self._starting.is_alive()
 
-    def _start_and_write(
-        self, targets: list[Target], path: Path, learn: Callable[[Mapping[str, Any]], None] | None
-    ) -> None:
+    def _start_and_tell(self, targets: list[Target], learn: Callable[[Mapping[str, Any]], None] | None) -> None:
         try:
             self.start(targets, learn)
         except Exception as exc:  # said by the child that reads the file, as its refusal
             reason = str(exc) if isinstance(exc, DriverError) else f"starting the backends: {type(exc).__name__}: {exc}"
-            content: dict[str, Any] = {"error": reason}
+            outcome: dict[str, Any] = {"error": reason}
         else:
-            content = {"endpoints": as_json(self.endpoints)}
-        if not self._closing:  # a run that stopped waiting leaves no endpoints (an emulator's token) behind
-            _write_private(path, content)
+            outcome = {"endpoints": as_json(self.endpoints)}
+        with self._lock:
+            self._outcome = outcome
+            if self._path is not None and not self._closing:  # a stopped run leaves no endpoints (a token) behind
+                _write_private(self._path, outcome)
 
     def close(self, wait: float | None = None) -> None:
-        """Stop every backend started here (once start_writing's thread is done, or ``wait`` seconds are up).
+        """Stop every backend started here (once start_in_background's thread is done, or ``wait`` seconds are up).
 
         A failing stop does not keep the others running.
         """
-        self._closing = True
+        with self._lock:
+            self._closing = True
         if self._starting is not None:
             self._starting.join(wait)
         self._stop()

@@ -60,7 +60,8 @@ def test_an_endpoint_travels_as_json_but_a_simulated_injector_does_not() -> None
 
 def test_shared_endpoints_bind_each_process_with_a_proxy_of_its_own(tmp_path: Path) -> None:
     shared = SharedBackends()
-    shared.start_writing([Target("s3", "moto-server"), Target("s3", "moto"), Target("fs")], tmp_path / "endpoints.json")
+    shared.start_in_background([Target("s3", "moto-server"), Target("s3", "moto"), Target("fs")])
+    shared.write_to(tmp_path / "endpoints.json")
     try:
         endpoints = read_endpoints(tmp_path / "endpoints.json")  # once the backends are up
         assert set(endpoints) == set(shared.endpoints) == {"s3@moto-server", "fs"}  # in-process moto: each its own
@@ -86,12 +87,22 @@ def test_shared_endpoints_bind_each_process_with_a_proxy_of_its_own(tmp_path: Pa
 def test_a_child_reading_endpoints_still_starting_waits_for_them_or_for_why_they_failed(tmp_path: Path) -> None:
     path = tmp_path / "endpoints.json"
     shared = SharedBackends()
-    shared.start_writing([Target("fs")], path)
+    shared.start_in_background([Target("fs")])
+    shared.write_to(path)
     try:
         assert read_endpoints(path)["fs"].options["root"]  # waited, however the thread and this one raced
         assert path.stat().st_mode & 0o077 == 0
     finally:
         shared.close()
+    late = SharedBackends()  # the run named the file only after its backends were up: written at once
+    late.start_in_background([Target("fs")])
+    while late.starting:
+        time.sleep(0.01)
+    late.write_to(tmp_path / "late.json")
+    try:
+        assert json.loads((tmp_path / "late.json").read_text())["endpoints"]["fs"]["options"]["root"]
+    finally:
+        late.close()
     path.write_text(json.dumps({"pending": True}))
     started = time.monotonic()
     failed = tmp_path / "failed.json"
