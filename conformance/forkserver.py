@@ -13,6 +13,8 @@ files), so a worker's pytest imports those as it always does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import secrets
 import selectors
@@ -21,7 +23,11 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from conformance.spec.limits import SpecLimits
 
 PLAIN = b"plain\n"  # the server's answer when the launcher should run the worker itself
 BOOTSTRAP = "import sys;exec(eval(sys.stdin.readline()))"  # execnet's popen_bootstrapline
@@ -53,9 +59,14 @@ class ForkServer:
         """What an xdist spec's ``python`` becomes: the launcher, for this server."""
         return f"{sys.executable} -I -S {os.path.join(os.path.dirname(__file__), 'forkserver_launcher.py')} {self.name}"
 
-    def preload(self, modules: list[str], last: bool = False) -> None:
-        """Have the server import these modules; after the ``last`` list it forks workers."""
-        self._send(" ".join(modules).encode() + (b"\n\n" if last else b"\n"))
+    def preload(self, modules: list[str]) -> None:
+        """Have the server import these modules."""
+        self._send(json.dumps({"modules": modules}).encode() + b"\n")
+
+    def finish_preload(self, modules: list[str], specs: list[Path], limits: SpecLimits) -> None:
+        """The last preload: these modules, then the run's spec files parsed; the server forks workers after it."""
+        last = {"modules": modules, "specs": [str(path) for path in specs], "limits": dataclasses.asdict(limits)}
+        self._send(json.dumps({**last, "last": True}).encode() + b"\n")
 
     @contextlib.contextmanager
     def following_imports(self) -> Iterator[None]:
@@ -72,7 +83,7 @@ class ForkServer:
             sys.meta_path.remove(teller)
 
     def ready(self, within: float = READY_WAIT) -> bool:
-        """Whether the server has imported the last list and forks workers (it waits at most ``within`` seconds)."""
+        """Whether the server has done the last preload and forks workers (it waits at most ``within`` seconds)."""
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stdout, selectors.EVENT_READ)
             return bool(selector.select(within)) and self.process.stdout.readline() == b"ready\n"
@@ -209,7 +220,7 @@ def _end_worker(code: int) -> None:
 
 
 def _preload() -> bool:
-    """Import the modules named on stdin, a line at a time, until an empty line; False if stdin closed first."""
+    """Import the modules named on stdin and parse the specs, until the last preload; False if stdin closed first."""
     import importlib
 
     pending = b""
@@ -220,13 +231,27 @@ def _preload() -> bool:
                 return False
             pending += chunk
         line, _, pending = pending.partition(b"\n")
-        if not line:
-            return True
-        for name in line.decode().split():
+        message = json.loads(line)
+        for name in message["modules"]:
             try:
                 importlib.import_module(name)
             except BaseException:  # noqa: BLE001, S112 - what will not import here, the worker imports itself
                 continue
+        if message.get("last"):
+            _parse_specs(message["specs"], message["limits"])
+            return True
+
+
+def _parse_specs(paths: list[str], limits: dict[str, Any]) -> None:
+    """Parse the run's spec files into the loader's cache, which the forked workers inherit."""
+    from conformance.spec.limits import SpecLimits
+    from conformance.spec.loader import load_spec
+
+    for path in paths:
+        try:
+            load_spec(Path(path), SpecLimits(**limits))
+        except BaseException:  # noqa: BLE001, S112 - a worker that parses it reports what is wrong
+            continue
 
 
 class _Child(NamedTuple):

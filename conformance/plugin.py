@@ -194,8 +194,9 @@ def pytest_configure(config: pytest.Config) -> None:
         except DriverError as exc:
             state.close()
             raise pytest.UsageError(state.redactor.scrub(str(exc))) from None
-        if server is not None:  # and what opening them imported (an SDK), which the workers need too
-            server.preload(preloadable(rewritten_packages()), last=True)
+        if server is not None:  # and what opening them imported (an SDK), and the specs the workers collect
+            specs = [path for path in map(Path, config.args) if path.suffix == ".yaml" and path.is_file()]
+            server.finish_preload(preloadable(rewritten_packages()), specs, state.limits)
 
 
 def _forkable(config: pytest.Config) -> bool:

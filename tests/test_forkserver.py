@@ -14,6 +14,8 @@ import pytest
 from conftest import gspc, records
 
 from conformance.forkserver import BOOTSTRAP, ForkServer, fork_server_works
+from conformance.spec.limits import DEFAULT_LIMITS
+from conformance.spec.loader import load_spec, spec_files
 
 pytestmark = pytest.mark.skipif(not fork_server_works(), reason="the fork server needs Linux 5.3 or later")
 
@@ -39,7 +41,7 @@ def _gateway(server: ForkServer) -> execnet.Gateway:
 
 
 def test_a_worker_is_forked_with_what_was_preloaded(server: ForkServer) -> None:
-    server.preload(["json", "marked"], last=True)
+    server.finish_preload(["json", "marked"], [], DEFAULT_LIMITS)
     gateway = _gateway(server)
     pid, parent, modules = gateway.remote_exec(PARENT).receive()
     gateway.exit()
@@ -49,16 +51,29 @@ def test_a_worker_is_forked_with_what_was_preloaded(server: ForkServer) -> None:
     assert Path("exited").exists()  # the worker ran its atexit handlers as it ended
 
 
+def test_a_worker_finds_the_run_s_specs_parsed(server: ForkServer) -> None:
+    spec = spec_files()[0]
+    server.finish_preload([], [spec], DEFAULT_LIMITS)
+    gateway = _gateway(server)
+    check = (
+        "import conformance.spec.loader as loader; from pathlib import Path\n"
+        "loader._parse_spec = None  # parsing again would fail\n"
+        f"channel.send(loader.load_spec(Path({str(spec)!r})).name)"
+    )
+    assert gateway.remote_exec(check).receive() == load_spec(spec).name
+    gateway.exit()
+
+
 def test_the_server_is_ready_once_it_has_imported_the_last_list(server: ForkServer) -> None:
     server.preload(["json"])
     assert not server.ready(0.5)  # more may follow
-    server.preload(["slow"], last=True)
+    server.finish_preload(["slow"], [], DEFAULT_LIMITS)
     assert not server.ready(0.5)  # still importing: the controller would start plain workers
     assert server.ready(10)
 
 
 def test_a_server_with_a_thread_running_does_not_fork(server: ForkServer) -> None:
-    server.preload(["spinning"], last=True)
+    server.finish_preload(["spinning"], [], DEFAULT_LIMITS)
     gateway = _gateway(server)
     pid, parent, modules = gateway.remote_exec(PARENT).receive()
     gateway.exit()
@@ -90,7 +105,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 @pytest.mark.skipif(os.geteuid() != 0 or not SYSTEM_PYTHON.exists(), reason="needs root and a python others may run")
 def test_a_launcher_of_another_user_is_not_forked_for(server: ForkServer) -> None:
-    server.preload(["json"], last=True)
+    server.finish_preload(["json"], [], DEFAULT_LIMITS)
     _, *launch = shlex.split(server.python)  # the launcher as this user's python would run it, by the system's
     launcher = subprocess.Popen(
         [str(SYSTEM_PYTHON), *launch, "-u", "-c", BOOTSTRAP],
@@ -104,14 +119,14 @@ def test_a_launcher_of_another_user_is_not_forked_for(server: ForkServer) -> Non
 
 
 def test_the_worker_exit_code_reaches_the_launcher(server: ForkServer) -> None:
-    server.preload([], last=True)
+    server.finish_preload([], [], DEFAULT_LIMITS)
     launcher = _launch(server, f"import os, sys; sys.exit(os.getppid() == {server.process.pid} and 7)")
     launcher.communicate()
     assert launcher.returncode == 7
 
 
 def test_killing_the_launcher_kills_its_worker(server: ForkServer) -> None:
-    server.preload([], last=True)
+    server.finish_preload([], [], DEFAULT_LIMITS)
     launcher = _launch(server, "import os, time; print(os.getpid(), flush=True); time.sleep(60)")
     worker = int(launcher.stdout.readline())
     assert worker != launcher.pid
@@ -121,7 +136,7 @@ def test_killing_the_launcher_kills_its_worker(server: ForkServer) -> None:
 
 
 def test_closing_the_server_ends_its_workers(server: ForkServer) -> None:
-    server.preload([], last=True)
+    server.finish_preload([], [], DEFAULT_LIMITS)
     launcher = _launch(server, "import os, time; print(os.getpid(), flush=True); time.sleep(60)")
     worker = int(launcher.stdout.readline())
     server.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from tests_support import write_spec
 
+from conformance.spec.limits import SpecLimits
 from conformance.spec.loader import SpecError, load_spec, load_specs, schema_checked, spec_files
 from conformance.spec.model import UNPAGED_COPIES
 
@@ -78,6 +79,18 @@ loader.load_spec(Path({str(good)!r}.replace('good', 'bad')))
     assert "bad.yaml:8: clauses/0/level: 'OFTEN' is not one of" in done.stderr  # any other content is checked
     done = subprocess.run([sys.executable, "-c", code, f"known-issues:{checked[5:]}"], capture_output=True, text=True)
     assert done.stdout.split()[0] == "True"  # passing another schema does not count
+
+
+def test_a_file_parsed_before_is_parsed_again_only_when_its_content_or_limits_change(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, GOOD)
+    first = load_spec(path)
+    assert load_spec(path) is first  # the same content and limits: parsed once
+    assert load_spec(path, SpecLimits(max_expansions=5)) is not first
+    path.write_text(GOOD.replace("title: Example", "title: Changed"), encoding="utf-8")
+    assert load_spec(path).title == "Changed"
+    path.write_text(GOOD.replace("level: MUST", "level: MUSTY"), encoding="utf-8")
+    with pytest.raises(SpecError, match="MUSTY"):  # a bad file is never taken from what parsed before
+        load_spec(path)
 
 
 def test_misspelt_key_lists_the_allowed_ones(tmp_path: Path) -> None:

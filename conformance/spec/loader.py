@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 SHORT = 240  # characters of one message
 _checked: set[str] = set()  # see schema_checked()
+_parsed: dict[tuple[str, str, SpecLimits], Spec] = {}  # see load_spec
 
 
 class SpecError(Exception):
@@ -90,7 +92,29 @@ def read_yaml(path: Path, schema_name: str, limits: SpecLimits = DEFAULT_LIMITS)
 
 
 def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Spec:
-    """Load one spec file; raise SpecError with every schema problem as ``file:line: message``."""
+    """Load one spec file; raise SpecError with every schema problem as ``file:line: message``.
+
+    A file this process has parsed before with the same content and limits is not parsed again: the fork
+    server parses the run's specs once, and the workers it forks find them parsed (40 ms of CPU each).
+    """
+    key = _content_key(path, limits)
+    if key in _parsed:
+        return _parsed[key]
+    spec = _parse_spec(path, limits)
+    _parsed[(str(path.resolve()), spec.sha256, limits)] = spec  # the content parsed, if it changed meanwhile
+    return spec
+
+
+def _content_key(path: Path, limits: SpecLimits) -> tuple[str, str, SpecLimits] | None:
+    try:
+        if path.stat().st_size > limits.max_file_bytes:
+            return None  # refused unread by the parser
+        return str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest(), limits
+    except OSError:
+        return None  # the parser says why, on one line
+
+
+def _parse_spec(path: Path, limits: SpecLimits) -> Spec:
     doc = read_yaml(path, "spec", limits)
     data = doc.data
     ids = [c["id"] for c in data["clauses"]]
