@@ -1,13 +1,14 @@
 """xdist workers forked from a warmed-up process, so that each does not import pytest, the harness and an SDK.
 
 A plain xdist worker is a fresh ``python -u -c BOOTSTRAP`` that imports pytest, execnet, the harness and the
-driver's SDK (boto3: 0.3 s of CPU) before its first case; four of them on two cores take about a second of a
-run. Instead the controller starts one server, which imports what the controller has imported by the time its
-targets are open, and gives xdist a launcher (``forkserver_launcher.py``) as the workers' ``python``. The launcher
-hands its stdin, stdout and stderr to the server, which forks a child that becomes the worker on them. The
-launcher runs the plain worker itself when the server cannot fork: it has gone, or a thread runs in it (forking
-is not safe then). The server leaves out the packages pytest rewrites (plugins loaded with ``-p``, conftest
-files), so a worker's pytest imports those as it always does.
+driver's SDK (boto3: 0.3 s of CPU) before its first case; four of them on two cores take about a second of a run.
+Instead the controller starts one server, which imports what the controller imports (the SDK as the controller's
+preflight imports it) and parses the run's spec files, and gives xdist a launcher (``forkserver_launcher.py``) as
+the workers' ``python``. The launcher hands its stdin, stdout and stderr, its directory and its environment to the
+server, which forks a child that becomes the worker with them. The launcher runs the plain worker itself when the
+server cannot fork: it has gone, or a thread runs in it (forking is not safe then). The server leaves out the
+packages pytest rewrites (plugins loaded with ``-p``, conftest files), so a worker's pytest imports those as it
+always does.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ForkServer:
         # an abstract socket: nothing on disk to leave behind when the run is killed; the server forks only for
         # a launcher of this user (the peer's credentials), and the name cannot be guessed
         self.name = f"gspc-workers-{secrets.token_hex(16)}"
+        self._named: set[str] = set()  # modules named to the server so far
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
             listener.bind(f"\0{self.name}")
             listener.listen(64)  # a launcher's connection waits here until the server is ready for it
@@ -61,12 +63,14 @@ class ForkServer:
 
     def preload(self, modules: list[str]) -> None:
         """Have the server import these modules."""
-        self._send(json.dumps({"modules": modules}).encode() + b"\n")
+        new = self._new(modules)
+        if new:
+            self._send({"modules": new})
 
     def finish_preload(self, modules: list[str], specs: list[Path], limits: SpecLimits) -> None:
         """The last preload: these modules, then the run's spec files parsed; the server forks workers after it."""
-        last = {"modules": modules, "specs": [str(path) for path in specs], "limits": dataclasses.asdict(limits)}
-        self._send(json.dumps({**last, "last": True}).encode() + b"\n")
+        paths = [str(path) for path in specs]
+        self._send({"modules": self._new(modules), "specs": paths, "limits": dataclasses.asdict(limits), "last": True})
 
     @contextlib.contextmanager
     def following_imports(self) -> Iterator[None]:
@@ -90,7 +94,8 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the server: it kills any child still running (the run is over)."""
-        self._send(b"")
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:  # a server that does not stop is killed; the run has ended anyway
@@ -98,14 +103,16 @@ class ForkServer:
             self.process.wait()
         self.process.stdout.close()
 
-    def _send(self, data: bytes) -> None:
-        stdin = self.process.stdin
+    def _new(self, modules: list[str]) -> list[str]:
+        """The modules not named to the server before (a pipe holds 64 KiB: the server reads between imports)."""
+        new = [name for name in modules if name not in self._named]
+        self._named.update(new)
+        return new
+
+    def _send(self, message: dict[str, Any]) -> None:
         try:
-            if data:
-                stdin.write(data)
-                stdin.flush()
-            else:
-                stdin.close()
+            self.process.stdin.write(json.dumps(message).encode() + b"\n")
+            self.process.stdin.flush()
         except (OSError, ValueError):  # the server has gone: the launchers run their workers themselves
             pass
 
@@ -299,11 +306,14 @@ def _fork(
     """Fork a worker on the launcher's streams; True in the child."""
     try:
         uid = _peer_uid(launcher)
-        message, fds, _, _ = socket.recv_fds(launcher, 4096, 3)
+        message, fds, _, _ = socket.recv_fds(launcher, 65536, 3)
+        size, where = int.from_bytes(message[:8], "big"), message[8:]
+        while len(where) < size and (chunk := launcher.recv(size - len(where))):
+            where += chunk
     except OSError:
         launcher.close()
         return False
-    if uid != os.getuid() or len(fds) != 3 or _threads() > 1:
+    if uid != os.getuid() or len(fds) != 3 or len(where) != size or _threads() > 1:
         for fd in fds:
             os.close(fd)
         _answer(launcher, PLAIN)
@@ -320,7 +330,10 @@ def _fork(
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        os.chdir(message.decode())
+        cwd, *environ = where.split(b"\0")
+        os.chdir(cwd)
+        os.environb.clear()  # the launcher's environment: what the controller had when xdist started it
+        os.environb.update(entry.partition(b"=")[::2] for entry in environ if entry)
         return True
     for fd in fds:
         os.close(fd)

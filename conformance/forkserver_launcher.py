@@ -1,9 +1,9 @@
 """The ``python`` of a forked xdist worker: ``python -I -S forkserver_launcher.py NAME -u -c BOOTSTRAP``.
 
-It hands its stdin, stdout and stderr to the fork server (``conformance.forkserver``), which forks the worker on
-them, and exits with the worker's code when the worker ends. When the server does not answer, or answers that it
-cannot fork, it becomes the plain worker itself (``python -u -c BOOTSTRAP``). Built-in modules only: it starts in
-10 ms, where the ``socket`` module alone would take as long again.
+It hands its stdin, stdout and stderr, directory and environment to the fork server (``conformance.forkserver``),
+which forks the worker with them, and exits with the worker's code when the worker ends. When the server does not
+answer, or answers that it cannot fork, it becomes the plain worker itself (``python -u -c BOOTSTRAP``). Built-in
+modules only: it starts in 10 ms, where the ``socket`` module alone would take as long again.
 """
 
 import _signal
@@ -19,7 +19,10 @@ def main(argv: list[str]) -> None:
         server = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         server.connect(f"\0{argv[1]}")  # the server's abstract socket
         streams = b"".join(fd.to_bytes(4, sys.byteorder) for fd in (0, 1, 2))  # C ints, as SCM_RIGHTS carries them
-        server.sendmsg([os.getcwd().encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, streams)])
+        # the worker takes this process's directory and environment, as the plain worker would
+        where = b"\0".join([os.getcwdb(), *(name + b"=" + value for name, value in os.environb.items())])
+        message = len(where).to_bytes(8, "big") + where
+        server.sendmsg([message], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, streams)])
         answer = answers.read(server)
     except OSError:
         answer = b""

@@ -90,11 +90,10 @@ def test_a_closed_server_leaves_the_launcher_to_run_the_worker(server: ForkServe
     assert parent == os.getpid()
 
 
-def _launch(server: ForkServer, source: str) -> subprocess.Popen:
+def _launch(server: ForkServer, source: str, **popen: object) -> subprocess.Popen:
     """A launcher started as execnet starts a worker's python, given ``source`` as its bootstrap line."""
-    launcher = subprocess.Popen(
-        [*shlex.split(server.python), "-u", "-c", BOOTSTRAP], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
+    command = [*shlex.split(server.python), "-u", "-c", BOOTSTRAP]
+    launcher = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, **popen)
     launcher.stdin.write(repr(source).encode() + b"\n")
     launcher.stdin.flush()
     return launcher
@@ -123,6 +122,18 @@ def test_the_worker_exit_code_reaches_the_launcher(server: ForkServer) -> None:
     launcher = _launch(server, f"import os, sys; sys.exit(os.getppid() == {server.process.pid} and 7)")
     launcher.communicate()
     assert launcher.returncode == 7
+
+
+def test_a_forked_worker_has_the_launcher_s_directory_and_environment(server: ForkServer, tmp_path: Path) -> None:
+    server.finish_preload([], [], DEFAULT_LIMITS)
+    elsewhere = tmp_path / "elsewhere"  # the server runs in tmp_path
+    elsewhere.mkdir()
+    env = {"PATH": os.environ["PATH"], "GSPC_SEEN_BY_THE_WORKER": "yes"}  # and none of the server's
+    source = "import os; print(os.getppid(), os.getcwd(), sorted(os.environ))"
+    out, _ = _launch(server, source, env=env, cwd=elsewhere).communicate()
+    parent, cwd, names = out.decode().split(" ", 2)
+    assert int(parent) == server.process.pid and cwd == str(elsewhere)  # forked, in the launcher's directory
+    assert "GSPC_SEEN_BY_THE_WORKER" in names and "PYTHONPATH" not in names
 
 
 def test_killing_the_launcher_kills_its_worker(server: ForkServer) -> None:
