@@ -68,9 +68,15 @@ class ForkServer:
             self._send({"modules": new})
 
     def finish_preload(self, modules: list[str], specs: list[Path], limits: SpecLimits) -> None:
-        """The last preload: these modules, then the run's spec files parsed; the server forks workers after it."""
-        paths = [str(path) for path in specs]
-        self._send({"modules": self._new(modules), "specs": paths, "limits": dataclasses.asdict(limits), "last": True})
+        """The last preload: these modules, then the run's spec files parsed; the server forks workers after it.
+
+        The files that passed their schema in this process are trusted there too, so it never imports jsonschema.
+        """
+        from conformance.spec.loader import schema_checked
+
+        paths, checked = [str(path) for path in specs], schema_checked()
+        last = {"specs": paths, "limits": dataclasses.asdict(limits), "checked": checked, "last": True}
+        self._send({"modules": self._new(modules), **last})
 
     @contextlib.contextmanager
     def following_imports(self) -> Iterator[None]:
@@ -245,15 +251,16 @@ def _preload() -> bool:
             except BaseException:  # noqa: BLE001, S112 - what will not import here, the worker imports itself
                 continue
         if message.get("last"):
-            _parse_specs(message["specs"], message["limits"])
+            _parse_specs(message["specs"], message["limits"], message["checked"])
             return True
 
 
-def _parse_specs(paths: list[str], limits: dict[str, Any]) -> None:
+def _parse_specs(paths: list[str], limits: dict[str, Any], checked: list[str]) -> None:
     """Parse the run's spec files into the loader's cache, which the forked workers inherit."""
     from conformance.spec.limits import SpecLimits
-    from conformance.spec.loader import load_spec
+    from conformance.spec.loader import load_spec, trust_schema_checked
 
+    trust_schema_checked(checked)
     for path in paths:
         try:
             load_spec(Path(path), SpecLimits(**limits))

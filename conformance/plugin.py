@@ -168,6 +168,10 @@ def _run_state(config: pytest.Config) -> RunState:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("gspc_target", None):
         return
+    controller = getattr(config, "workerinput", None) is None
+    server = config.stash[FORK_SERVER] = ForkServer() if controller and _forkable(config) else None
+    if server is not None:  # pytest and the harness, while this process waits for the backends and opens targets
+        server.preload(preloadable(rewritten_packages()))
     state = _run_state(config)
     config.stash[STATE] = state
     if state.controller and not state.settings.supervised:  # under gspc, the supervisor clears them once
@@ -183,9 +187,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(AllureCases(config), "gspc-allure")
     if state.controller:
         distributed = _distributed(config)
-        server = config.stash[FORK_SERVER] = ForkServer() if distributed and _forkable(config) else None
-        if server is not None:  # pytest and the harness, while this process opens the targets
-            server.preload(preloadable(rewritten_packages()))
         try:
             if not config.getoption("gspc_endpoints"):  # pytest without gspc: this process starts the backends
                 state.share_backends()
@@ -200,8 +201,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _forkable(config: pytest.Config) -> bool:
-    """Whether the workers can be forked from a fork server: plain local ones (``-n``), on Linux."""
-    return fork_server_works() and all(spec == "popen" for spec in config.getoption("tx"))
+    """Whether this run's workers can be forked from a fork server: plain local ones (``-n``), on Linux."""
+    return _distributed(config) and fork_server_works() and all(spec == "popen" for spec in config.getoption("tx"))
 
 
 @pytest.hookimpl(optionalhook=True)
