@@ -44,6 +44,7 @@ class ForkServer:
         # a launcher of this user (the peer's credentials), and the name cannot be guessed
         self.name = f"gspc-workers-{secrets.token_hex(16)}"
         self._named: set[str] = set()  # modules named to the server so far
+        self._ready: bool | None = None  # what ready() found: False, and no launcher was given it
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
             listener.bind(f"\0{self.name}")
             listener.listen(64)  # a launcher's connection waits here until the server is ready for it
@@ -96,12 +97,18 @@ class ForkServer:
         """Whether the server has done the last preload and forks workers (it waits at most ``within`` seconds)."""
         with selectors.DefaultSelector() as selector:
             selector.register(self.process.stdout, selectors.EVENT_READ)
-            return bool(selector.select(within)) and self.process.stdout.readline() == b"ready\n"
+            self._ready = bool(selector.select(within)) and self.process.stdout.readline() == b"ready\n"
+        return self._ready
 
     def close(self) -> None:
-        """Stop the server: it kills any child still running (the run is over)."""
+        """Stop the server: it kills any child still running (the run is over).
+
+        A server found not ready was given to no launcher, and is killed at once: it may be stuck in an import.
+        """
         with contextlib.suppress(OSError):
             self.process.stdin.close()
+        if self._ready is False:
+            self.process.kill()
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:  # a server that does not stop is killed; the run has ended anyway

@@ -73,6 +73,13 @@ def test_the_server_is_ready_once_it_has_imported_the_last_list(server: ForkServ
     assert server.ready(10)
 
 
+def test_a_server_that_never_became_ready_is_killed_at_close(server: ForkServer) -> None:
+    server.finish_preload(["slow"], [], DEFAULT_LIMITS)
+    assert not server.ready(0.2)
+    server.close()
+    assert server.process.returncode == -signal.SIGKILL  # not waited for while it sleeps in an import
+
+
 def test_a_server_with_a_thread_running_does_not_fork(server: ForkServer) -> None:
     server.finish_preload(["spinning"], [], DEFAULT_LIMITS)
     gateway = _gateway(server)
