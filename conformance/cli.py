@@ -403,7 +403,6 @@ class _Backends:
     """A run's targets, checked, and the backends they share, starting in the background."""
 
     targets: list[Target]
-    chosen: list[Target]  # each with the options it is given
     shared: SharedBackends
     redactor: Redactor  # knows the options' secrets and learns the backends' (an emulator's token)
 
@@ -418,14 +417,14 @@ def _start_backends(args: argparse.Namespace, targets: list[Target]) -> _Backend
         except DriverError as exc:
             raise UsageError(f"{exc} ({_given(args, target.name)})") from None
     try:
-        chosen = parse_targets([t.name for t in targets], args.option)
+        chosen = parse_targets([t.name for t in targets], args.option)  # each with the options it is given
     except RunError as exc:
         raise UsageError(f"{exc} (--option)") from None
     redactor = Redactor()
     redactor.learn_options(dict(option.partition("=")[::2] for option in args.option))
     shared = SharedBackends()
     shared.start_in_background(chosen, redactor.learn_options)
-    return _Backends(targets, chosen, shared, redactor)
+    return _Backends(targets, shared, redactor)
 
 
 def _pytest_run(args: argparse.Namespace, specs: list[Spec], specs_dir: Path, backends: _Backends,

@@ -151,12 +151,13 @@ def fork_server_works() -> bool:
     return True
 
 
-def preloadable(rewritten: set[str]) -> list[str]:
+def preloadable() -> list[str]:
     """The modules this process has imported that a worker may take from the server, in import order.
 
     Not ``__main__``, and nothing in a top-level package of which pytest rewrote a module (a ``-p`` plugin, a
     conftest): a worker's pytest marks those for rewriting, and warns about any it finds already imported.
     """
+    rewritten = _rewritten_packages()
     kept = []
     for name in list(sys.modules):
         top = name.partition(".")[0]
@@ -165,7 +166,7 @@ def preloadable(rewritten: set[str]) -> list[str]:
     return kept
 
 
-def rewritten_packages() -> set[str]:
+def _rewritten_packages() -> set[str]:
     """The top-level packages of the modules pytest's assertion rewriter has rewritten in this process."""
     from _pytest.assertion.rewrite import AssertionRewriter, AssertionRewritingHook
 

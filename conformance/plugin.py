@@ -23,7 +23,7 @@ from conformance.engine.case import execute, gate
 from conformance.engine.interrupts import CaseTimeout, deadline, watch_user_interrupts
 from conformance.engine.runner import CaseRun, judged_clause
 from conformance.engine.tracker import Tracker
-from conformance.forkserver import READY_WAIT, ForkServer, fork_server_works, preloadable, rewritten_packages
+from conformance.forkserver import READY_WAIT, ForkServer, fork_server_works, preloadable
 from conformance.records import ended, failed_clauses, new_record, new_run_id
 from conformance.redact import Redactor
 from conformance.report import summary as summary_report
@@ -171,7 +171,7 @@ def pytest_configure(config: pytest.Config) -> None:
     controller = getattr(config, "workerinput", None) is None
     server = config.stash[FORK_SERVER] = ForkServer() if controller and _forkable(config) else None
     if server is not None:  # pytest and the harness, while this process waits for the backends and opens targets
-        server.preload(preloadable(rewritten_packages()))
+        server.preload(preloadable())
     state = _run_state(config)
     config.stash[STATE] = state
     if state.controller and not state.settings.supervised:  # under gspc, the supervisor clears them once
@@ -197,7 +197,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(state.redactor.scrub(str(exc))) from None
         if server is not None:  # and what opening them imported (an SDK), and the specs the workers collect
             specs = [path for path in map(Path, config.args) if path.suffix == ".yaml" and path.is_file()]
-            server.finish_preload(preloadable(rewritten_packages()), specs, state.limits)
+            server.finish_preload(preloadable(), specs, state.limits)
 
 
 def _forkable(config: pytest.Config) -> bool:

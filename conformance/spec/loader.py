@@ -101,7 +101,8 @@ def load_spec(path: Path, limits: SpecLimits = DEFAULT_LIMITS) -> Spec:
     if key in _parsed:
         return _parsed[key]
     spec = _parse_spec(path, limits)
-    _parsed[(str(path.resolve()), spec.sha256, limits)] = spec  # the content parsed, if it changed meanwhile
+    where = key[0] if key else str(path.resolve())
+    _parsed[(where, spec.sha256, limits)] = spec  # under the content parsed, if the file changed meanwhile
     return spec
 
 
